@@ -1,0 +1,3 @@
+from minicvm.cli import main
+
+main()

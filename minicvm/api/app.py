@@ -1,0 +1,122 @@
+"""The wire: verify the signature, pick the service from the credential scope, parse parameters, call
+the action, and wrap the result or the error in {"Response": …} with HTTP 200 and exactly
+`Content-Type: application/json` (anything else makes the SDK lose the error)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from minicvm import accounts, ids
+from minicvm.accounts import Account
+from minicvm.api import params, signing
+from minicvm.cloud import Cloud
+from minicvm.domain.catalog import REGIONS
+from minicvm.errors import ApiError
+from minicvm.services.context import Context
+from minicvm.services.registry import SERVICES
+
+log = logging.getLogger(__name__)
+
+REGION_FREE_ACTIONS = frozenset({"DescribeRegions"})
+
+
+def envelope(payload: dict[str, Any]) -> Response:
+    return Response(orjson.dumps({"Response": payload}), headers={"Content-Type": "application/json"})
+
+
+def error_payload(error: ApiError, request_id: str) -> dict[str, Any]:
+    return {"Error": {"Code": error.code, "Message": error.message}, "RequestId": request_id}
+
+
+class ApiEndpoint:
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+        self._accounts: dict[str, Account] = {}
+
+    def _account(self, secret_id: str) -> Account:
+        account = self._accounts.get(secret_id)
+        if account is None:
+            account = accounts.by_secret_id(self.cloud.store, secret_id)
+            if account is None:
+                raise ApiError("AuthFailure.SecretIdNotFound", "The SecretId is not found, please ensure that your SecretId is correct.")
+            self._accounts[secret_id] = account
+        return account
+
+    async def handle(self, request: Request) -> Response:
+        request_id = ids.new_request_id()
+        try:
+            payload = await self._handle(request, request_id)
+            payload["RequestId"] = request_id
+        except ApiError as exc:
+            payload = error_payload(exc, request_id)
+        except Exception as exc:  # never a 500: the SDK would hide the message behind ServerNetworkError
+            log.exception("unhandled error in request %s", request_id)
+            payload = error_payload(ApiError("InternalError", f"An internal error occurred: {exc.__class__.__name__}."), request_id)
+        return envelope(payload)
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.cloud.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise ApiError("RequestSizeLimitExceeded", f"The request body is larger than {limit} bytes.")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise ApiError("RequestSizeLimitExceeded", f"The request body is larger than {limit} bytes.")
+        return bytes(body)
+
+    async def _handle(self, request: Request, request_id: str) -> dict[str, Any]:
+        method = request.method
+        if method not in ("GET", "POST"):
+            raise ApiError("UnsupportedProtocol", f"HTTP method {method} is not supported; use POST or GET.")
+        body = await self._read_body(request) if method == "POST" else b""
+        headers = request.headers
+        credential = signing.parse_authorization(headers.get("authorization"))
+        account = self._account(credential.secret_id)
+        timestamp = headers.get("x-tc-timestamp")
+        signing.check_timestamp(timestamp, time.time(), self.cloud.settings.signature_window)
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        signing.verify(
+            credential,
+            account.secret_key,
+            method=method,
+            query=query if method == "GET" else "",
+            headers={name: headers.get(name, "") for name in (*credential.signed_headers, "x-tc-content-sha256")},
+            body=body,
+            timestamp=timestamp,
+        )
+
+        service = SERVICES.get(credential.service)
+        if service is None:
+            raise ApiError("NoSuchProduct", f"The product `{credential.service}` does not exist here.")
+        action_name = headers.get("x-tc-action", "")
+        action = service.actions.get(action_name)
+        if action is None:
+            raise ApiError("InvalidAction", f"The action `{action_name}` does not exist for {service.name}.")
+        version = headers.get("x-tc-version", "")
+        if version != service.version:
+            raise ApiError("NoSuchVersion", f"The API version `{version}` does not exist for {service.name}; use {service.version}.")
+        region = headers.get("x-tc-region", "")
+        if action_name not in REGION_FREE_ACTIONS:
+            if not region:
+                raise ApiError("MissingParameter", "The request is missing the required parameter `Region`.")
+            if region not in REGIONS:
+                raise ApiError("UnsupportedRegion", f"The region `{region}` is not supported; see DescribeRegions.")
+
+        if method == "POST":
+            data = params.parse_json_body(body)
+            request_model = params.validate(action.model, data, strict=True)
+        else:
+            data = params.unflatten_query(parse_qsl(query, keep_blank_values=True))
+            request_model = params.validate(action.model, data, strict=False)
+        language = headers.get("x-tc-language", "en-US")
+        ctx = Context(self.cloud, account, region, request_id, language)
+        return await action.handler(ctx, request_model)

@@ -1,0 +1,55 @@
+"""The running cloud: settings, store, driver, event bus and runner, wired once per server."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+
+from minicvm.config import Settings
+from minicvm.drivers.base import Driver
+from minicvm.engine.events import Bus
+from minicvm.engine.runner import Runner
+from minicvm.store.db import Store, migrate
+
+log = logging.getLogger(__name__)
+
+
+def make_driver(settings: Settings) -> Driver:
+    if settings.driver == "sim":
+        from minicvm.drivers.sim.driver import SimDriver
+
+        return SimDriver(settings.data_dir, settings.boot_seconds, settings.shutdown_seconds,
+                         settings.sim_bytes_per_gib)
+    raise SystemExit(f"unknown driver {settings.driver!r} (available: sim)")
+
+
+@dataclass
+class Cloud:
+    settings: Settings
+    store: Store
+    driver: Driver
+    bus: Bus = field(default_factory=Bus)
+    runner: Runner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.runner = Runner(self)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Cloud:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = Store(settings.db_url)
+        migrate(store.engine)
+        return cls(settings, store, make_driver(settings))
+
+    def guest_host(self, seq: int) -> str:
+        """The n-th instance's own loopback address: stable for its life, like its private IP."""
+        return str(ipaddress.ip_address(self.settings.guest_network) + seq)
+
+    async def start(self) -> None:
+        await self.runner.recover()
+
+    async def stop(self, keep_running: bool = False) -> None:
+        await self.runner.cancel_all()
+        await self.driver.close(keep_running)
+        self.store.dispose()

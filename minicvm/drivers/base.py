@@ -1,0 +1,86 @@
+"""The hypervisor interface. `sim` (in-process guests) and `qemu` (real VMs) implement it and pass
+the same contract tests; the engine's runner is its only caller."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+class PowerState(enum.Enum):
+    RUNNING = "running"
+    OFF = "off"
+    ABSENT = "absent"  # the driver knows nothing of this instance
+
+
+class StopMode(enum.Enum):
+    SOFT = "SOFT"  # ACPI power button; the guest may ignore it
+    HARD = "HARD"  # pull the plug
+
+
+@dataclass(frozen=True)
+class DiskSpec:
+    disk_id: str
+    size_gib: int
+    system: bool
+
+
+@dataclass(frozen=True)
+class GuestSpec:
+    """Everything a guest needs to boot; built from the store before every start."""
+
+    instance_id: str
+    host: str
+    port: int
+    cpu: int
+    memory_gib: int
+    disks: tuple[DiskSpec, ...]
+    user_data: str | None = None
+    host_name: str = ""
+
+    @property
+    def system_disk(self) -> DiskSpec:
+        return next(d for d in self.disks if d.system)
+
+
+@dataclass(frozen=True)
+class StoppedChanges:
+    """Changes that may only be applied while the guest is powered off (the seed's list)."""
+
+    password_hash: str | None = None
+    password_changed_at: str | None = None
+    login_user: str | None = None
+    authorized_keys: tuple[str, ...] | None = None  # public keys; () = none
+    disk_sizes: dict[str, int] = field(default_factory=dict)  # disk id → new GiB
+
+
+class GuestError(Exception):
+    """A guest could not be booted or reached (becomes the operation's error message)."""
+
+
+class Driver(Protocol):
+    name: str
+
+    def disk_path(self, disk_id: str) -> Path: ...
+
+    async def create_disk(self, disk_id: str, size_gib: int) -> None: ...
+
+    async def delete_disk(self, disk_id: str) -> None: ...
+
+    async def start(self, spec: GuestSpec) -> None:
+        """Power on and return once the guest answers on its address (raises GuestError)."""
+
+    async def stop(self, instance_id: str, mode: StopMode, timeout: float) -> bool:
+        """SOFT: press the power button and wait up to `timeout`; returns False if the guest is still
+        on. HARD: power off at once; always True."""
+
+    async def power_state(self, instance_id: str) -> PowerState: ...
+
+    async def apply_while_stopped(self, spec: GuestSpec, changes: StoppedChanges) -> None: ...
+
+    async def destroy(self, instance_id: str) -> None:
+        """Power off if needed and forget the guest (disks are deleted separately)."""
+
+    async def close(self, keep_running: bool = False) -> None: ...

@@ -1,0 +1,249 @@
+"""A simulated guest OS: a tiny HTTP/1.1 server on the instance's own loopback address that speaks
+the guest contract (ARCHITECTURE.md). Disk keys live in files under the disk's directory and survive
+power-off; memory keys live in a dict that dies with the guest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from minicvm.drivers.base import GuestSpec
+from minicvm.drivers.userdata import ignores_power_button
+
+MAX_BODY = 16 << 20
+
+
+class DiskFull(Exception):
+    pass
+
+
+class GuestDisk:
+    """One attached disk as the guest sees it: a directory of key files with a byte budget."""
+
+    def __init__(self, root: Path, size_bytes: int) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.size_bytes = size_bytes
+        self.used = sum(p.stat().st_size for p in self.data.iterdir() if p.is_file())
+
+    def _path(self, key: str) -> Path:
+        return self.data / quote(key, safe="")
+
+    def get(self, key: str) -> bytes | None:
+        path = self._path(key)
+        return path.read_bytes() if path.is_file() else None
+
+    def put(self, key: str, value: bytes) -> None:
+        path = self._path(key)
+        old = path.stat().st_size if path.is_file() else 0
+        if self.used - old + len(value) > self.size_bytes:
+            raise DiskFull
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(value)
+        tmp.replace(path)
+        self.used += len(value) - old
+
+    def delete(self, key: str) -> bool:
+        path = self._path(key)
+        if not path.is_file():
+            return False
+        self.used -= path.stat().st_size
+        path.unlink()
+        return True
+
+
+def read_guest_config(system_disk_root: Path) -> dict[str, Any]:
+    path = system_disk_root / ".minicvm" / "config.json"
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+class Guest:
+    def __init__(self, spec: GuestSpec, disk_roots: dict[str, Path], bytes_per_gib: int) -> None:
+        self.spec = spec
+        self.disks = {d.disk_id: GuestDisk(disk_roots[d.disk_id], d.size_gib * bytes_per_gib) for d in spec.disks}
+        self.system_root = disk_roots[spec.system_disk.disk_id]
+        self.memory: dict[str, bytes] = {}
+        self.boot_id = str(uuid.uuid4())
+        self.boot_count = self._count_boot()
+        self.config = read_guest_config(self.system_root)
+        self.ignore_power_button = ignores_power_button(spec.user_data)
+        self.started = time.monotonic()
+        self.server: asyncio.base_events.Server | None = None
+        self.off = asyncio.Event()
+        self.shutting_down = False
+
+    def _count_boot(self) -> int:
+        meta = self.system_root / ".minicvm"
+        meta.mkdir(parents=True, exist_ok=True)
+        path = meta / "boot_count"
+        try:
+            count = int(path.read_text()) + 1
+        except (FileNotFoundError, ValueError):
+            count = 1
+        path.write_text(str(count))
+        return count
+
+    async def listen(self) -> None:
+        self.server = await asyncio.get_running_loop().create_server(
+            lambda: _GuestProtocol(self), self.spec.host, self.spec.port, reuse_address=True
+        )
+
+    def power_off(self) -> None:
+        """Pull the plug: the listener and every open connection go at once, memory is lost."""
+        if self.server is not None:
+            self.server.close()
+            for proto in list(_GuestProtocol.live.get(id(self), ())):
+                proto.abort()
+        self.memory.clear()
+        self.off.set()
+
+    def press_power_button(self, shutdown_seconds: float) -> None:
+        if self.ignore_power_button or self.shutting_down or self.off.is_set():
+            return
+        self.shutting_down = True
+        asyncio.get_running_loop().call_later(shutdown_seconds, self.power_off)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "InstanceId": self.spec.instance_id,
+            "BootId": self.boot_id,
+            "BootCount": self.boot_count,
+            "UptimeSeconds": round(time.monotonic() - self.started, 3),
+            "CPU": self.spec.cpu,
+            "MemoryGiB": self.spec.memory_gib,
+            "HostName": self.spec.host_name,
+            "Disks": [
+                {"DiskId": d.disk_id, "SizeGiB": d.size_gib, "System": d.system, "UsedBytes": self.disks[d.disk_id].used}
+                for d in self.spec.disks
+            ],
+            "LoginUser": self.config.get("login_user", "root"),
+            "PasswordChangedAt": self.config.get("password_changed_at"),
+            "KeyFingerprints": self.config.get("key_fingerprints", []),
+            "IgnorePowerButton": self.ignore_power_button,
+            "Driver": "sim",
+        }
+
+    def handle(self, method: str, target: str, body: bytes) -> tuple[int, bytes, str]:
+        parts = urlsplit(target)
+        path = parts.path
+        if path == "/healthz":
+            return (200, b"ok\n", "text/plain") if not self.shutting_down else (503, b"shutting down\n", "text/plain")
+        if path == "/" and method in ("GET", "HEAD"):
+            return 200, json.dumps(self.describe()).encode(), "application/json"
+        kind, _, key = path.lstrip("/").partition("/")
+        key = unquote(key)
+        if kind not in ("disk", "mem") or not key:
+            return 404, b"not found\n", "text/plain"
+        if kind == "mem":
+            return self._kv(method, key, body, self.memory.get, self.memory.__setitem__,
+                            lambda k: self.memory.pop(k, None) is not None)
+        disk_id = parse_qs(parts.query).get("disk", [self.spec.system_disk.disk_id])[0]
+        disk = self.disks.get(disk_id)
+        if disk is None:
+            return 404, f"no disk {disk_id} attached\n".encode(), "text/plain"
+        return self._kv(method, key, body, disk.get, disk.put, disk.delete)
+
+    @staticmethod
+    def _kv(method, key, body, get, put, delete) -> tuple[int, bytes, str]:  # type: ignore[no-untyped-def]
+        if method in ("GET", "HEAD"):
+            value = get(key)
+            return (200, value, "application/octet-stream") if value is not None else (404, b"no such key\n", "text/plain")
+        if method == "PUT":
+            try:
+                put(key, body)
+            except DiskFull:
+                return 507, b"no space left on device\n", "text/plain"
+            except OSError as exc:
+                return 500, f"i/o error: {exc}\n".encode(), "text/plain"
+            return 204, b"", "text/plain"
+        if method == "DELETE":
+            return (204, b"", "text/plain") if delete(key) else (404, b"no such key\n", "text/plain")
+        return 405, b"method not allowed\n", "text/plain"
+
+
+_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            413: "Payload Too Large", 500: "Internal Server Error", 503: "Service Unavailable",
+            507: "Insufficient Storage"}
+
+
+class _GuestProtocol(asyncio.Protocol):
+    """HTTP/1.1 with keep-alive and Content-Length bodies: all a guest contract client needs."""
+
+    live: dict[int, set[_GuestProtocol]] = {}
+
+    def __init__(self, guest: Guest) -> None:
+        self.guest = guest
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.live.setdefault(id(self.guest), set()).add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        conns = self.live.get(id(self.guest))
+        if conns is not None:
+            conns.discard(self)
+            if not conns:
+                self.live.pop(id(self.guest), None)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while self.transport is not None and not self.transport.is_closing():
+            head_end = self.buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                if len(self.buffer) > 65536:
+                    self._respond(400, b"header too large\n", "text/plain", close=True)
+                return
+            lines = bytes(self.buffer[:head_end]).decode("latin-1").split("\r\n")
+            try:
+                method, target, version = lines[0].split(" ", 2)
+            except ValueError:
+                self._respond(400, b"bad request line\n", "text/plain", close=True)
+                return
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            try:
+                length = int(headers.get("content-length", "0"))
+            except ValueError:
+                self._respond(400, b"bad content-length\n", "text/plain", close=True)
+                return
+            if length > MAX_BODY:
+                self._respond(413, b"body too large\n", "text/plain", close=True)
+                return
+            if len(self.buffer) < head_end + 4 + length:
+                return
+            body = bytes(self.buffer[head_end + 4 : head_end + 4 + length])
+            del self.buffer[: head_end + 4 + length]
+            close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
+            status, payload, ctype = self.guest.handle(method, target, body)
+            self._respond(status, payload if method != "HEAD" else b"", ctype, close=close,
+                          length=len(payload))
+
+    def _respond(self, status: int, body: bytes, ctype: str, close: bool = False, length: int | None = None) -> None:
+        assert self.transport is not None
+        head = (
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"
+            f"Content-Type: {ctype}\r\nContent-Length: {len(body) if length is None else length}\r\n"
+            f"X-Instance-Id: {self.guest.spec.instance_id}\r\n"
+            + ("Connection: close\r\n" if close else "")
+            + "\r\n"
+        )
+        self.transport.write(head.encode() + body)
+        if close:
+            self.transport.close()

@@ -1,0 +1,165 @@
+"""Accepting instance actions durably: the lifecycle check, the transitional state and the operation
+rows are written in one transaction, with compare-and-set on the state so that of two concurrent
+callers exactly one wins. The runner (runner.py) carries the operations out afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from minicvm import ids
+from minicvm.domain import lifecycle as lc
+from minicvm.errors import ApiError
+from minicvm.store.tables import instances, operations
+from minicvm.timefmt import now
+
+# Step names the runner understands. A step is idempotent: after a crash it is simply run again.
+LAUNCH = "launch"
+START = "start"
+APPLY = "apply"
+DESTROY = "destroy"
+ISOLATE = "isolate"
+
+
+def stop_step(stop_type: str) -> str:
+    return f"stop:{stop_type}"
+
+
+def reboot_step(stop_type: str) -> str:
+    return f"reboot:{stop_type}"
+
+
+def plan(action: str, state: str, params: dict[str, Any]) -> list[str]:
+    """The steps that carry out `action` on an instance currently in `state`."""
+    if action == "StartInstances":
+        return [START]
+    if action == "StopInstances":
+        return [stop_step(params.get("StopType", "SOFT"))]
+    if action == "RebootInstances":
+        return [reboot_step(params.get("StopType", "SOFT"))]
+    if action == "TerminateInstances":
+        # A prepaid instance goes to the recycle bin (SHUTDOWN) first; the second call destroys it.
+        return [ISOLATE] if params.get("prepaid") and state != lc.SHUTDOWN else [DESTROY]
+    if action == "ResizeInstanceDisks" and params.get("ResizeOnline"):
+        return [APPLY]
+    if action == "ModifyInstancesAttribute":
+        return [reboot_step("SOFT_FIRST")] if params.get("reboot") else [APPLY]
+    # Apply-while-stopped actions: a running instance (ForceStop) is stopped soft-then-hard, changed,
+    # and started again — documented for the key-pair actions, and minicvm does the same for the others.
+    if state == lc.RUNNING:
+        return [stop_step("SOFT_FIRST"), APPLY, START]
+    return [APPLY]
+
+
+def first_state(steps: list[str], state: str) -> str:
+    head = steps[0]
+    if head.startswith("stop:"):
+        return lc.STOPPING
+    if head.startswith("reboot:"):
+        return lc.REBOOTING
+    return {START: lc.STARTING, DESTROY: lc.TERMINATING, LAUNCH: lc.PENDING, ISOLATE: lc.STOPPING}.get(head, state)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    request_id: str
+    operation_ids: list[str]
+
+
+def insert_operation(conn: sa.Connection, *, account_id: int, resource_id: str, action: str,
+                     steps: list[str], params: dict[str, Any], request_id: str) -> str:
+    op_id = "op-" + ids.new_request_id()
+    ts = now()
+    conn.execute(
+        operations.insert().values(
+            id=op_id, request_id=request_id, account_id=account_id, resource_id=resource_id, action=action,
+            steps=steps, step=0, params=params, state=lc.OPERATING, created_time=ts, updated_time=ts,
+        )
+    )
+    return op_id
+
+
+def load_owned(conn: sa.Connection, account_id: int, instance_ids: Sequence[str]) -> dict[str, Any]:
+    rows = conn.execute(
+        sa.select(instances).where(instances.c.account_id == account_id, instances.c.id.in_(list(instance_ids)))
+    ).all()
+    found = {r.id: r for r in rows}
+    missing = [i for i in instance_ids if i not in found]
+    if missing:
+        raise ApiError("InvalidInstanceId.NotFound", f"The instance ids {missing} do not exist.")
+    return found
+
+
+Check = Callable[[Any], "lc.Refusal | None"]
+
+
+def check_batch(conn: sa.Connection, *, account_id: int, region: str, action: str,
+                instance_ids: Sequence[str], forced: bool = False, extra: Check | None = None) -> dict[str, Any]:
+    """The instances, if every one of them may take `action` now; otherwise an error that names each
+    refused instance with its reason (the first refusal's code is the error code)."""
+    found = load_owned(conn, account_id, instance_ids)
+    foreign = [i for i, r in found.items() if r.region != region]
+    if foreign:
+        raise ApiError("InvalidInstanceId.NotFound", f"The instance ids {foreign} do not exist.")
+    refusals = []
+    for instance_id in instance_ids:
+        row = found[instance_id]
+        refused = lc.refusal(action, instance_id, row.state, row.latest_operation_state, forced)
+        if refused is None and extra is not None:
+            refused = extra(row)
+        if refused is not None:
+            refusals.append(refused)
+    if refusals:
+        raise ApiError(refusals[0].code, lc.batch_error_message(action, refusals))
+    return found
+
+
+def accept(
+    conn: sa.Connection,
+    *,
+    account_id: int,
+    region: str,
+    action: str,
+    instance_ids: Sequence[str],
+    request_id: str,
+    params: dict[str, Any] | None = None,
+    per_instance: dict[str, dict[str, Any]] | None = None,
+    forced: bool = False,
+    extra: Check | None = None,
+) -> Accepted:
+    """All-or-nothing: every instance can take the action, or nothing changes and the error names
+    each refused instance with its reason. Call inside Store.write()."""
+    found = check_batch(conn, account_id=account_id, region=region, action=action, instance_ids=instance_ids,
+                        forced=forced, extra=extra)
+    op_ids = []
+    for instance_id in instance_ids:
+        row = found[instance_id]
+        op_params = dict(params or {}, **(per_instance or {}).get(instance_id, {}), prior_state=row.state)
+        steps = plan(action, row.state, op_params)
+        new_state = first_state(steps, row.state)
+        result = conn.execute(
+            instances.update()
+            .where(
+                instances.c.id == instance_id,
+                instances.c.state == row.state,
+                sa.or_(instances.c.latest_operation_state.is_(None), instances.c.latest_operation_state != lc.OPERATING),
+            )
+            .values(
+                state=new_state, latest_operation=action, latest_operation_state=lc.OPERATING,
+                latest_operation_request_id=request_id, latest_operation_error=None,
+            )
+        )
+        if result.rowcount != 1:
+            # Another caller changed the instance between our read and this write.
+            raise ApiError(
+                "OperationDenied.InstanceOperationInProgress",
+                f"{action} was not carried out: {instance_id} is being changed by another request.",
+            )
+        op_ids.append(
+            insert_operation(conn, account_id=account_id, resource_id=instance_id, action=action, steps=steps,
+                             params=op_params, request_id=request_id)
+        )
+    return Accepted(request_id, op_ids)

@@ -1,0 +1,275 @@
+"""Carries accepted operations out through the driver, one step at a time, recording each step's
+outcome durably. On start-up it finishes whatever was left in flight (see recover())."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from minicvm.domain import lifecycle as lc
+from minicvm.drivers.base import DiskSpec, GuestError, GuestSpec, PowerState, StopMode
+from minicvm.engine import network
+from minicvm.engine.operations import APPLY, DESTROY, ISOLATE, LAUNCH, START
+from minicvm.store.tables import addresses, disks, events, instances, operations
+from minicvm.timefmt import now
+
+if TYPE_CHECKING:
+    from minicvm.cloud import Cloud
+
+log = logging.getLogger(__name__)
+
+PowerOffHook = Callable[[Any, str], Awaitable[None]]
+
+
+class StepFailed(Exception):
+    """The step could not be done; `state` is where the instance is left, `message` the reason."""
+
+    def __init__(self, state: str, message: str) -> None:
+        super().__init__(message)
+        self.state = state
+        self.message = message
+
+
+def build_spec(conn: sa.Connection, inst: Any) -> GuestSpec:
+    rows = conn.execute(
+        sa.select(disks.c.id, disks.c.size, disks.c.usage)
+        .where(disks.c.instance_id == inst.id, disks.c.state.in_(("ATTACHED", "EXPANDING", "DETACHING")))
+        .order_by(disks.c.usage.desc(), disks.c.seq)
+    ).all()
+    return GuestSpec(
+        instance_id=inst.id, host=inst.guest_host, port=inst.guest_port, cpu=inst.cpu, memory_gib=inst.memory,
+        disks=tuple(DiskSpec(r.id, r.size, r.usage == "SYSTEM_DISK") for r in rows),
+        user_data=inst.user_data, host_name=inst.host_name,
+    )
+
+
+class Runner:
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        # Called before minicvm powers a guest off on purpose (the CLB drains here).
+        self.before_power_off: list[PowerOffHook] = []
+
+    @property
+    def store(self):  # type: ignore[no-untyped-def]
+        return self.cloud.store
+
+    @property
+    def driver(self):  # type: ignore[no-untyped-def]
+        return self.cloud.driver
+
+    def submit(self, op_ids: list[str]) -> None:
+        for op_id in op_ids:
+            if op_id not in self.tasks:
+                task = asyncio.get_running_loop().create_task(self._run(op_id))
+                self.tasks[op_id] = task
+                task.add_done_callback(lambda _t, o=op_id: self.tasks.pop(o, None))
+
+    async def idle(self) -> None:
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks.values()), return_exceptions=True)
+
+    async def cancel_all(self) -> None:
+        for task in list(self.tasks.values()):
+            task.cancel()
+        await asyncio.gather(*list(self.tasks.values()), return_exceptions=True)
+
+    # ---- recovery -------------------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Finish every operation left in flight, and bring guests back in line with the store."""
+        with self.store.read() as conn:
+            pending = list(conn.execute(
+                sa.select(operations.c.id, operations.c.resource_id)
+                .where(operations.c.state == lc.OPERATING).order_by(operations.c.seq)
+            ))
+            busy = {r.resource_id for r in pending}
+            running = [r for r in conn.execute(sa.select(instances).where(instances.c.state == lc.RUNNING))
+                       if r.id not in busy]
+            specs = {r.id: build_spec(conn, r) for r in running}
+        self.submit([r.id for r in pending])
+        for inst in running:
+            if await self.driver.power_state(inst.id) is PowerState.RUNNING:
+                continue
+            if getattr(self.driver, "guests_survive_restart", False):
+                self._record_unexpected_stop(inst, "the guest was found powered off when minicvm started")
+            else:
+                # Simulated guests live in this process: a server restart is a host reboot.
+                asyncio.get_running_loop().create_task(self._reboot_after_host_restart(specs[inst.id]))
+
+    async def _reboot_after_host_restart(self, spec: GuestSpec) -> None:
+        try:
+            await self.driver.start(spec)
+        except GuestError as exc:
+            log.warning("could not boot %s after restart: %s", spec.instance_id, exc)
+
+    def _record_unexpected_stop(self, inst: Any, why: str) -> None:
+        with self.store.write() as conn:
+            conn.execute(instances.update().where(instances.c.id == inst.id, instances.c.state == lc.RUNNING)
+                         .values(state=lc.STOPPED, stopped_mode="KEEP_CHARGING"))
+            conn.execute(events.insert().values(account_id=inst.account_id, resource_id=inst.id,
+                                                kind="GuestPoweredOff", message=why, created_time=now()))
+        self._publish(inst.id, inst.account_id, lc.STOPPED)
+
+    # ---- running one operation ------------------------------------------------------------------
+
+    async def _run(self, op_id: str) -> None:
+        with self.store.read() as conn:
+            op = conn.execute(sa.select(operations).where(operations.c.id == op_id)).one()
+        steps: list[str] = list(op.steps)
+        try:
+            for index in range(op.step, len(steps)):
+                values = await self._do_step(op, steps[index])
+                self._finish_step(op, index, len(steps), values)
+        except StepFailed as failure:
+            self._fail(op, failure.state, failure.message)
+        except asyncio.CancelledError:
+            raise  # server shutdown: the operation stays OPERATING and is resumed at the next start
+        except Exception as exc:  # a bug must never leave an instance stuck in a transitional state
+            log.exception("operation %s failed", op_id)
+            state = await self._settled_state(op.resource_id)
+            self._fail(op, state, f"internal error: {exc}")
+
+    async def _settled_state(self, instance_id: str) -> str:
+        power = await self.driver.power_state(instance_id)
+        return lc.RUNNING if power is PowerState.RUNNING else lc.STOPPED
+
+    def _instance(self, instance_id: str) -> Any:
+        with self.store.read() as conn:
+            return conn.execute(sa.select(instances).where(instances.c.id == instance_id)).first()
+
+    def _set_state(self, instance_id: str, state: str) -> None:
+        with self.store.write() as conn:
+            conn.execute(instances.update().where(instances.c.id == instance_id).values(state=state))
+        inst = self._instance(instance_id)
+        if inst is not None:
+            self._publish(instance_id, inst.account_id, state)
+
+    def _publish(self, instance_id: str, account_id: int, state: str, **extra: Any) -> None:
+        self.cloud.bus.publish({"type": "instance", "instance_id": instance_id, "account_id": account_id,
+                                "state": state, **extra})
+
+    def _finish_step(self, op: Any, index: int, total: int, values: dict[str, Any]) -> None:
+        if values.get("__deleted__"):
+            return
+        last = index == total - 1
+        with self.store.write() as conn:
+            if values:
+                conn.execute(instances.update().where(instances.c.id == op.resource_id).values(**values))
+            if last:
+                conn.execute(instances.update().where(instances.c.id == op.resource_id,
+                                                      instances.c.latest_operation_request_id == op.request_id)
+                             .values(latest_operation_state=lc.SUCCESS))
+            conn.execute(operations.update().where(operations.c.id == op.id).values(
+                step=index + 1, state=lc.SUCCESS if last else lc.OPERATING, updated_time=now()))
+        if "state" in values or last:
+            self._publish(op.resource_id, op.account_id, values.get("state", ""), action=op.action,
+                          operation_state=lc.SUCCESS if last else lc.OPERATING)
+
+    def _fail(self, op: Any, state: str, message: str) -> None:
+        with self.store.write() as conn:
+            conn.execute(instances.update().where(instances.c.id == op.resource_id).values(
+                state=state, latest_operation_state=lc.FAILED, latest_operation_error=message))
+            conn.execute(operations.update().where(operations.c.id == op.id).values(
+                state=lc.FAILED, error=message, updated_time=now()))
+        self._publish(op.resource_id, op.account_id, state, action=op.action, operation_state=lc.FAILED,
+                      error=message)
+
+    async def _do_step(self, op: Any, step: str) -> dict[str, Any]:
+        params: dict[str, Any] = op.params
+        if step == LAUNCH:
+            return await self._boot(op.resource_id, failed_state=lc.LAUNCH_FAILED)
+        if step == START:
+            self._set_state(op.resource_id, lc.STARTING)
+            return await self._boot(op.resource_id, failed_state=lc.STOPPED)
+        if step.startswith("stop:"):
+            return await self._power_off_step(op, step.split(":", 1)[1], params.get("StoppedMode") or "KEEP_CHARGING")
+        if step.startswith("reboot:"):
+            self._set_state(op.resource_id, lc.REBOOTING)
+            await self._power_off_or_fail(op, step.split(":", 1)[1])
+            return await self._boot(op.resource_id, failed_state=lc.STOPPED)
+        if step == APPLY:
+            return await self._apply(op)
+        if step == DESTROY:
+            return await self._destroy(op)
+        if step == ISOLATE:
+            await self.driver.stop(op.resource_id, StopMode.HARD, 0)
+            return {"state": lc.SHUTDOWN, "isolated_source": "MANMADE", "stopped_mode": None}
+        raise ValueError(f"unknown step {step}")
+
+    async def _boot(self, instance_id: str, failed_state: str) -> dict[str, Any]:
+        with self.store.write() as conn:
+            network.assign_wan_ip(conn, instance_id)
+            inst = conn.execute(sa.select(instances).where(instances.c.id == instance_id)).one()
+            spec = build_spec(conn, inst)
+        try:
+            await self.driver.start(spec)
+        except GuestError as exc:
+            raise StepFailed(failed_state, str(exc)) from None
+        return {"state": lc.RUNNING, "stopped_mode": None}
+
+    async def power_off(self, instance_id: str, stop_type: str) -> bool:
+        """SOFT: power button only. SOFT_FIRST: power button, then the plug. HARD: the plug."""
+        if stop_type == "HARD":
+            return await self.driver.stop(instance_id, StopMode.HARD, 0)
+        if await self.driver.stop(instance_id, StopMode.SOFT, self.cloud.settings.soft_stop_timeout):
+            return True
+        if stop_type == "SOFT":
+            return False
+        return await self.driver.stop(instance_id, StopMode.HARD, 0)
+
+    async def _power_off_or_fail(self, op: Any, stop_type: str) -> None:
+        inst = self._instance(op.resource_id)
+        for hook in self.before_power_off:
+            await hook(inst, op.action)
+        if not await self.power_off(op.resource_id, stop_type):
+            raise StepFailed(
+                lc.RUNNING,
+                f"the guest OS did not shut down within {self.cloud.settings.soft_stop_timeout:g} s of the "
+                f"power button (StopType {stop_type}); use SOFT_FIRST or HARD to force it",
+            )
+
+    async def _power_off_step(self, op: Any, stop_type: str, stopped_mode: str) -> dict[str, Any]:
+        await self._power_off_or_fail(op, stop_type)
+        if stopped_mode == "STOP_CHARGING":
+            with self.store.write() as conn:
+                network.release_wan_ip(conn, op.resource_id)
+        return {"state": lc.STOPPED, "stopped_mode": stopped_mode}
+
+    async def _apply(self, op: Any) -> dict[str, Any]:
+        from minicvm.engine.changes import apply_changes
+
+        return await apply_changes(self.cloud, op)
+
+    async def _destroy(self, op: Any) -> dict[str, Any]:
+        instance_id = op.resource_id
+        await self.driver.destroy(instance_id)
+        with self.store.read() as conn:
+            owned = list(conn.execute(sa.select(disks.c.id, disks.c.portable, disks.c.delete_with_instance)
+                                      .where(disks.c.instance_id == instance_id)))
+        for disk in owned:
+            if not disk.portable or disk.delete_with_instance:
+                await self.driver.delete_disk(disk.id)
+        with self.store.write() as conn:
+            for disk in owned:
+                if not disk.portable or disk.delete_with_instance:
+                    conn.execute(disks.delete().where(disks.c.id == disk.id))
+                else:
+                    conn.execute(disks.update().where(disks.c.id == disk.id).values(
+                        instance_id=None, state="UNATTACHED", last_instance_id=instance_id))
+            network.release_wan_ip(conn, instance_id)
+            eips = addresses.c.instance_id == instance_id
+            if op.params.get("ReleaseAddress"):
+                conn.execute(addresses.delete().where(eips))
+            else:
+                conn.execute(addresses.update().where(eips).values(status="UNBIND", instance_id=None, private_ip=None))
+            conn.execute(instances.delete().where(instances.c.id == instance_id))
+            conn.execute(operations.update().where(operations.c.id == op.id).values(
+                state=lc.SUCCESS, step=1, updated_time=now()))
+        self._publish(instance_id, op.account_id, "TERMINATED", action=op.action, operation_state=lc.SUCCESS)
+        return {"__deleted__": True}
+

@@ -1,0 +1,20 @@
+"""The one exception type that crosses layers; the API layer turns it into the error envelope."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """A Tencent-style error: a dotted code and a message a person can act on."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def missing(name: str) -> ApiError:
+    return ApiError("MissingParameter", f"The request is missing a required parameter `{name}`.")
+
+
+def invalid_value(name: str, detail: str, code: str = "InvalidParameterValue") -> ApiError:
+    return ApiError(code, f"The value of parameter `{name}` is invalid: {detail}")

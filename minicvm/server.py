@@ -1,0 +1,47 @@
+"""The HTTP server: the API at `/`, and minicvm's own small surfaces beside it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import resource
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from minicvm import services
+from minicvm.api.app import ApiEndpoint
+from minicvm.cloud import Cloud
+
+log = logging.getLogger(__name__)
+
+
+def raise_fd_limit() -> None:
+    """Thousands of guests and listeners each need a file descriptor."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def build_app(cloud: Cloud, keep_guests_running: bool = False) -> Starlette:
+    services.load()
+    api = ApiEndpoint(cloud)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await cloud.start()
+        try:
+            yield
+        finally:
+            await cloud.stop(keep_running=keep_guests_running)
+
+    async def healthz(_request: object) -> PlainTextResponse:
+        return PlainTextResponse("ok\n")
+
+    routes = [
+        Route("/", api.handle, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
+        Route("/healthz", healthz),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,5 @@
+"""One package per Tencent service; importing `load()` registers every action."""
+
+
+def load() -> None:
+    from minicvm.services.cvm import catalog, instances, keypairs, launch, stopped_changes  # noqa: F401

@@ -1,0 +1,311 @@
+"""RunInstances: validate everything first, then create instances, disks, addresses and the launch
+operations in one transaction."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from minicvm import ids
+from minicvm.domain import lifecycle as lc
+from minicvm.domain.catalog import (
+    DATA_DISK_RANGE,
+    DATA_DISK_TYPES,
+    DEFAULT_INSTANCE_TYPE,
+    DISK_STEP,
+    IMAGES,
+    SYSTEM_DISK_RANGE,
+    SYSTEM_DISK_TYPES,
+    ZONES,
+    zone_index,
+)
+from minicvm.domain.passwords import hash_password, run_password_problem
+from minicvm.engine import network
+from minicvm.engine.operations import LAUNCH, insert_operation
+from minicvm.errors import ApiError
+from minicvm.services import common
+from minicvm.services.context import Context
+from minicvm.services.cvm import models as m
+from minicvm.services.cvm import rules
+from minicvm.services.cvm.service import CVM
+from minicvm.store.tables import disks, instances, key_pairs, subnets, vpcs
+from minicvm.timefmt import now
+
+CHARGE_TYPES = ("POSTPAID_BY_HOUR", "PREPAID")
+PREPAID_PERIODS = (*range(1, 13), 24, 36, 48, 60)
+INTERNET_CHARGE_TYPES = ("BANDWIDTH_PREPAID", "TRAFFIC_POSTPAID_BY_HOUR", "BANDWIDTH_POSTPAID_BY_HOUR",
+                         "BANDWIDTH_PACKAGE")
+_PATTERN = re.compile(r"\{R:(\d+)(?:,F:(\d+))?\}")
+
+
+def instance_names(name: str, count: int) -> list[str]:
+    """`{R:x}` counts up from x, `{R:x,F:y}` zero-pads to y digits; with no pattern and several
+    instances the names get suffixes _1…_n."""
+    match = _PATTERN.search(name)
+    if match is None:
+        return [name] if count == 1 else [f"{name}_{i}" for i in range(1, count + 1)]
+    start = int(match.group(1))
+    width = int(match.group(2) or 0)
+    return [_PATTERN.sub(str(start + i).zfill(width), name, count=1) for i in range(count)]
+
+
+@dataclass
+class DiskPlan:
+    usage: str
+    disk_type: str
+    size: int
+    delete_with_instance: bool
+    name: str
+
+
+def _unsupported(req: m.RunInstances) -> None:
+    for field in ("LaunchTemplate", "InstanceMarketOptions", "ChcIds", "HpcClusterId", "DedicatedClusterId",
+                  "NetworkInterfaces", "CpuTopology", "ActionTimer"):
+        if getattr(req, field):
+            raise ApiError("UnsupportedOperation", f"`{field}` is not supported by minicvm.")
+    if req.Placement and (req.Placement.HostIds or req.Placement.DedicatedResourcePackIds):
+        raise ApiError("UnsupportedOperation", "Dedicated hosts (CDH) are not supported by minicvm.")
+
+
+def _disk_plans(req: m.RunInstances) -> list[DiskPlan]:
+    sysd = req.SystemDisk or m.SystemDiskStruct()
+    if sysd.DiskId:
+        raise ApiError("InvalidParameter", "`SystemDisk.DiskId` is output only.")
+    sys_type = sysd.DiskType or "CLOUD_PREMIUM"
+    if sys_type not in SYSTEM_DISK_TYPES:
+        raise ApiError("InvalidParameterValue", f"`SystemDisk.DiskType` {sys_type!r} is not one of {SYSTEM_DISK_TYPES}.")
+    sys_size = 50 if sysd.DiskSize is None else sysd.DiskSize
+    lo, hi = SYSTEM_DISK_RANGE
+    if not lo <= sys_size <= hi:
+        raise ApiError("InvalidParameterValue.Range", f"`SystemDisk.DiskSize` must be {lo}-{hi} GiB; got {sys_size}.")
+    plans = [DiskPlan("SYSTEM_DISK", sys_type, sys_size, True, sysd.DiskName or "")]
+    data = [d for d in (req.DataDisks or []) if d.DiskSize != 0]
+    if len(data) > 21:
+        raise ApiError("InvalidParameterValue.LimitExceeded", "At most 21 data disks can be bought with an instance.")
+    if sum(1 for d in data if (d.DiskType or "LOCAL_BASIC").startswith("LOCAL_")) > 1:
+        raise ApiError("InvalidParameterValue.LimitExceeded", "At most one local data disk is allowed.")
+    for i, disk in enumerate(data):
+        where = f"DataDisks.{i}"
+        dtype = disk.DiskType or "LOCAL_BASIC"
+        if dtype not in DATA_DISK_TYPES:
+            raise ApiError("InvalidParameterValue", f"`{where}.DiskType` {dtype!r} is not one of {DATA_DISK_TYPES}.")
+        lo, hi = DATA_DISK_RANGE
+        if not lo <= disk.DiskSize <= hi or disk.DiskSize % DISK_STEP:
+            raise ApiError("InvalidParameterValue.Range",
+                           f"`{where}.DiskSize` must be {lo}-{hi} GiB in steps of {DISK_STEP}; got {disk.DiskSize}.")
+        if disk.DiskId or disk.SnapshotId:
+            raise ApiError("InvalidParameter", f"`{where}.DiskId`/`SnapshotId` are not supported when buying disks.")
+        delete = True if disk.DeleteWithInstance is None else disk.DeleteWithInstance
+        plans.append(DiskPlan("DATA_DISK", dtype, disk.DiskSize, delete, disk.DiskName or ""))
+    return plans
+
+
+def _network(conn: sa.Connection, ctx: Context, req: m.RunInstances, zone: str, count: int
+             ) -> tuple[str | None, str, list[str | None]]:
+    """(vpc id or None for the basic network, subnet id, wanted private IPs per instance)."""
+    vpc = req.VirtualPrivateCloud
+    if vpc is None:
+        return None, _basic_subnet(conn, ctx, zone), [None] * count
+    if vpc.VpcId == "DEFAULT" and vpc.SubnetId == "DEFAULT":
+        vpc_id, subnet_id = network.default_subnet(conn, ctx.account.id, ctx.region, zone)
+    else:
+        if not ids.is_well_formed(vpc.VpcId, "vpc"):
+            raise ApiError("InvalidParameterValue.VpcIdMalformed", f"The VPC id {vpc.VpcId!r} is malformed.")
+        if not ids.is_well_formed(vpc.SubnetId, "subnet"):
+            raise ApiError("InvalidParameterValue.SubnetIdMalformed", f"The subnet id {vpc.SubnetId!r} is malformed.")
+        network.ensure_default_vpc(conn, ctx.account.id, ctx.region)
+        vrow = conn.execute(sa.select(vpcs).where(vpcs.c.id == vpc.VpcId, vpcs.c.account_id == ctx.account.id,
+                                                  vpcs.c.region == ctx.region)).first()
+        if vrow is None:
+            raise ApiError("InvalidParameterValue.VpcIdNotExist", f"The VPC {vpc.VpcId} does not exist.")
+        srow = conn.execute(sa.select(subnets).where(subnets.c.id == vpc.SubnetId,
+                                                     subnets.c.account_id == ctx.account.id)).first()
+        if srow is None:
+            raise ApiError("InvalidParameterValue.SubnetNotExist", f"The subnet {vpc.SubnetId} does not exist.")
+        if srow.vpc_id != vpc.VpcId:
+            raise ApiError("InvalidParameterValue.VpcIdSubnetIdNotMatch",
+                           f"The subnet {vpc.SubnetId} is not in the VPC {vpc.VpcId}.")
+        if srow.zone != zone:
+            raise ApiError("InvalidParameterValue.SubnetIdZoneIdNotMatch",
+                           f"The subnet {vpc.SubnetId} is in {srow.zone}, not in {zone}.")
+        vpc_id, subnet_id = vpc.VpcId, vpc.SubnetId
+    wanted: list[str | None] = [None] * count
+    if vpc.PrivateIpAddresses:
+        if len(vpc.PrivateIpAddresses) != count or count > 20:
+            raise ApiError("InvalidParameterValue",
+                           "`VirtualPrivateCloud.PrivateIpAddresses` needs exactly one address per instance (at most 20).")
+        for ip in vpc.PrivateIpAddresses:
+            try:
+                ipaddress.IPv4Address(ip)
+            except ValueError:
+                raise ApiError("InvalidParameterValue.IPAddressMalformed", f"{ip!r} is not an IPv4 address.") from None
+        wanted = list(vpc.PrivateIpAddresses)
+    return vpc_id, subnet_id, wanted
+
+
+def _basic_subnet(conn: sa.Connection, ctx: Context, zone: str) -> str:
+    """The basic (classic) network is modelled as a hidden subnet per account and zone."""
+    row = conn.execute(sa.select(subnets.c.id).where(
+        subnets.c.account_id == ctx.account.id, subnets.c.zone == zone, subnets.c.vpc_id == "")).first()
+    if row:
+        return row.id
+    subnet_id = ids.new_id("subnet")
+    conn.execute(subnets.insert().values(
+        id=subnet_id, account_id=ctx.account.id, vpc_id="", region=ctx.region, zone=zone, name="basic-network",
+        cidr=f"10.{128 + zone_index(zone)}.0.0/16", is_default=False, next_host=0, created_time=now()))
+    return subnet_id
+
+
+def _login(conn: sa.Connection, ctx: Context, req: m.RunInstances) -> tuple[str | None, list[str]]:
+    login = req.LoginSettings or m.LoginSettingsStruct()
+    if login.Password and login.KeyIds:
+        raise ApiError("InvalidParameterCombination", "`LoginSettings.Password` and `LoginSettings.KeyIds` exclude each other.")
+    if login.KeepImageLogin and (login.Password or login.KeyIds):
+        raise ApiError("InvalidParameterCombination", "`KeepImageLogin` excludes `Password` and `KeyIds`.")
+    key_ids = common.check_ids(login.KeyIds, "skey", "LoginSettings.KeyIds", "InvalidKeyPairId.Malformed",
+                               required=False)
+    if key_ids:
+        found = set(conn.execute(sa.select(key_pairs.c.id).where(
+            key_pairs.c.account_id == ctx.account.id, key_pairs.c.id.in_(key_ids))).scalars())
+        missing = [k for k in key_ids if k not in found]
+        if missing:
+            raise ApiError("InvalidParameterValue.KeyPairNotFound", f"The key pairs {missing} do not exist.")
+    if login.Password is not None:
+        problem = run_password_problem(login.Password)
+        if problem:
+            raise ApiError("InvalidParameterValue.InvalidPassword", f"`LoginSettings.Password` is invalid: {problem}.")
+        return hash_password(login.Password), key_ids
+    return None, key_ids
+
+
+def _internet(req: m.RunInstances, charge: str) -> tuple[str, int, bool]:
+    net = req.InternetAccessible or m.InternetAccessibleStruct()
+    charge_type = net.InternetChargeType or ("BANDWIDTH_PREPAID" if charge == "PREPAID" else "TRAFFIC_POSTPAID_BY_HOUR")
+    if charge_type not in INTERNET_CHARGE_TYPES:
+        raise ApiError("InvalidParameterValue",
+                       f"`InternetAccessible.InternetChargeType` must be one of {INTERNET_CHARGE_TYPES}.")
+    bandwidth = net.InternetMaxBandwidthOut or 0
+    if not 0 <= bandwidth <= 200:
+        raise ApiError("InvalidParameterValue.Range", "`InternetMaxBandwidthOut` must be 0-200 Mbps.")
+    wanted = bandwidth > 0 if net.PublicIpAssigned is None else net.PublicIpAssigned
+    if wanted and bandwidth == 0:
+        raise ApiError("InvalidParameterValue",
+                       "A public IP needs `InternetAccessible.InternetMaxBandwidthOut` greater than 0.")
+    return charge_type, bandwidth, wanted
+
+
+@CVM.action("RunInstances", m.RunInstances)
+async def run_instances(ctx: Context, req: m.RunInstances) -> dict[str, Any]:
+    _unsupported(req)
+    common.check_client_token(req.ClientToken)
+    if req.Placement is None:
+        raise ApiError("MissingParameter", "The request is missing a required parameter `Placement.Zone`.")
+    zone = req.Placement.Zone
+    if zone not in ZONES or ZONES[zone][0] != ctx.region:
+        raise ApiError("InvalidZone.MismatchRegion", f"The zone {zone!r} does not exist in {ctx.region}.")
+    if req.Placement.ProjectId not in (None, 0):
+        raise ApiError("InvalidProjectId.NotFound", f"The project {req.Placement.ProjectId} does not exist.")
+    if req.ImageId is None:
+        raise ApiError("MissingParameter", "The request is missing a required parameter `ImageId`.")
+    if not ids.is_well_formed(req.ImageId, "img"):
+        raise ApiError("InvalidImageId.Malformed", f"The image id {req.ImageId!r} is malformed.")
+    image = IMAGES.get(req.ImageId)
+    if image is None:
+        raise ApiError("InvalidImageId.NotFound", f"The image {req.ImageId} does not exist; see DescribeImages.")
+    itype = rules.instance_type(req.InstanceType or DEFAULT_INSTANCE_TYPE)
+    charge = req.InstanceChargeType or "POSTPAID_BY_HOUR"
+    if charge not in CHARGE_TYPES:
+        raise ApiError("UnsupportedOperation.InstanceChargeType",
+                       f"`InstanceChargeType` {charge!r} is not supported; use one of {CHARGE_TYPES}.")
+    if charge == "PREPAID":
+        if req.InstanceChargePrepaid is None:
+            raise ApiError("MissingParameter", "`InstanceChargePrepaid` is required for PREPAID instances.")
+        if req.InstanceChargePrepaid.Period not in PREPAID_PERIODS:
+            raise ApiError("InvalidPeriod", "`InstanceChargePrepaid.Period` must be 1-12, 24, 36, 48 or 60 months.")
+    count = 1 if req.InstanceCount is None else req.InstanceCount
+    if not 1 <= count <= 500:
+        raise ApiError("InvalidParameterValue.Range", f"`InstanceCount` must be 1-500; got {count}.")
+    if req.MinCount is not None and not 1 <= req.MinCount <= count:
+        raise ApiError("InvalidParameterValue.InvalidParameterMinCount", "`MinCount` must be between 1 and `InstanceCount`.")
+    name = "Unnamed" if req.InstanceName is None else req.InstanceName
+    if len(name) > 128:
+        raise ApiError("InvalidInstanceName.TooLong", "`InstanceName` must be at most 128 characters.")
+    if req.HostName is not None:
+        rules.check_host_name(req.HostName)
+    rules.check_user_data(req.UserData)
+    sg_ids = common.check_ids(req.SecurityGroupIds, "sg", "SecurityGroupIds", "InvalidSgId.Malformed", limit=5,
+                              required=False)
+    tags = [{"Key": t.Key, "Value": t.Value} for spec in (req.TagSpecification or [])
+            if spec.ResourceType == "instance" for t in spec.Tags]
+    disk_plans = _disk_plans(req)
+    internet_charge, bandwidth, wants_public_ip = _internet(req, charge)
+
+    try:
+        response, op_ids = _create(ctx, req, zone, count, name, image, itype, charge, sg_ids, tags, disk_plans,
+                                   internet_charge, bandwidth, wants_public_ip)
+    except _DryRunPassed:
+        return {"InstanceIdSet": []}
+    ctx.cloud.runner.submit(op_ids)
+    return response
+
+
+class _DryRunPassed(Exception):
+    """Raised inside the transaction so that whatever the checks created is rolled back."""
+
+
+def _create(ctx: Context, req: m.RunInstances, zone: str, count: int, name: str, image: Any, itype: Any,
+            charge: str, sg_ids: list[str], tags: list[dict[str, str]], disk_plans: list[DiskPlan],
+            internet_charge: str, bandwidth: int, wants_public_ip: bool) -> tuple[dict[str, Any], list[str]]:
+    with ctx.cloud.store.write() as conn:
+        earlier = common.remembered(conn, ctx.account.id, "RunInstances", req.ClientToken)
+        if earlier is not None:
+            return earlier, []
+        password_hash, key_ids = _login(conn, ctx, req)
+        vpc_id, subnet_id, wanted_ips = _network(conn, ctx, req, zone, count)
+        if req.DryRun:
+            raise _DryRunPassed
+        created: list[str] = []
+        op_ids: list[str] = []
+        ts = now()
+        for index, inst_name in enumerate(instance_names(name, count)):
+            instance_id = ids.new_id("ins")
+            private_ip = network.allocate_private_ip(conn, subnet_id, wanted_ips[index])
+            host_name = req.HostName or "VM-{}-{}-{}".format(*private_ip.split(".")[2:], image.platform.lower())
+            result = conn.execute(instances.insert().values(
+                id=instance_id, account_id=ctx.account.id, region=ctx.region, zone=zone, project_id=0,
+                uuid=str(uuid.uuid4()), name=inst_name, host_name=host_name, state=lc.PENDING,
+                instance_type=itype.name, cpu=itype.cpu, memory=itype.memory, image_id=image.image_id,
+                charge_type=charge,
+                renew_flag=(req.InstanceChargePrepaid.RenewFlag or "NOTIFY_AND_MANUAL_RENEW")
+                if charge == "PREPAID" and req.InstanceChargePrepaid else None,
+                expired_time=None, vpc_id=vpc_id, subnet_id=subnet_id, private_ip=private_ip,
+                internet_charge_type=internet_charge, bandwidth_out=bandwidth, public_ip_wanted=wants_public_ip,
+                latest_operation="RunInstances", latest_operation_state=lc.OPERATING,
+                latest_operation_request_id=ctx.request_id, user_data=req.UserData, key_ids=key_ids,
+                password_hash=password_hash, password_changed_at=ts if password_hash else None,
+                login_user=image.login_user, security_group_ids=sg_ids, tags=tags,
+                disable_api_termination=bool(req.DisableApiTermination), guest_host="", guest_port=0,
+                created_time=ts,
+            ))
+            seq = result.inserted_primary_key[0]
+            conn.execute(instances.update().where(instances.c.seq == seq).values(
+                guest_host=ctx.cloud.guest_host(seq), guest_port=ctx.cloud.settings.guest_port))
+            for plan in disk_plans:
+                conn.execute(disks.insert().values(
+                    id=ids.new_id("disk"), account_id=ctx.account.id, region=ctx.region, zone=zone,
+                    instance_id=instance_id, usage=plan.usage, disk_type=plan.disk_type, size=plan.size,
+                    portable=False, delete_with_instance=plan.delete_with_instance, state="ATTACHED",
+                    name=plan.name or f"{inst_name}_{plan.usage.lower()}", charge_type=charge, created_time=ts,
+                ))
+            network.assign_wan_ip(conn, instance_id)
+            op_ids.append(insert_operation(conn, account_id=ctx.account.id, resource_id=instance_id, action="RunInstances",
+                             steps=[LAUNCH], params={"prior_state": lc.PENDING}, request_id=ctx.request_id))
+            created.append(instance_id)
+        response = {"InstanceIdSet": created}
+        common.remember(conn, ctx.account.id, "RunInstances", req.ClientToken, response)
+    return response, op_ids

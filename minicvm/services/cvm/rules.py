@@ -1,0 +1,72 @@
+"""CVM parameter rules that several actions share (names, host names, user data, stop modes)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from minicvm.domain import lifecycle as lc
+from minicvm.domain.catalog import CLOUD_DISK_TYPES, INSTANCE_TYPES, InstanceType
+from minicvm.errors import ApiError
+
+STOP_TYPES = ("SOFT", "HARD", "SOFT_FIRST")
+STOPPED_MODES = ("KEEP_CHARGING", "STOP_CHARGING")
+_HOST_SEGMENT = re.compile(r"^[A-Za-z0-9-]+$")
+_TYPE_SHAPE = re.compile(r"^[A-Z0-9]+\.[A-Z0-9]+$")
+
+
+def check_user_data(user_data: str | None, code: str = "InvalidParameterValue.InvalidUserDataFormat") -> None:
+    if user_data is None:
+        return
+    if len(user_data) > 16 * 1024:
+        raise ApiError(code, "`UserData` must be at most 16 KB of base64.")
+    try:
+        base64.b64decode(user_data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(code, "`UserData` is not valid base64.") from None
+
+
+def check_host_name(name: str) -> None:
+    bad = ApiError("InvalidParameterValue.IllegalHostName",
+                   f"The host name {name!r} is invalid: 2-60 characters, dot-separated segments of letters, "
+                   "digits and '-', with no '.' or '-' at either end or doubled.")
+    if not 2 <= len(name) <= 60 or name[0] in ".-" or name[-1] in ".-" or ".." in name or "--" in name:
+        raise bad
+    if not all(_HOST_SEGMENT.match(seg) for seg in name.split(".")):
+        raise bad
+
+
+def instance_type(name: str) -> InstanceType:
+    if not _TYPE_SHAPE.match(name):
+        raise ApiError("InvalidInstanceType.Malformed", f"The instance type {name!r} is malformed (e.g. S5.MEDIUM4).")
+    itype = INSTANCE_TYPES.get(name)
+    if itype is None:
+        raise ApiError("InvalidParameterValue.InstanceTypeNotFound",
+                       f"The instance type {name} does not exist; see DescribeInstanceTypeConfigs.")
+    return itype
+
+
+def stop_type(stop: str | None, force: bool | None, force_name: str = "ForceStop") -> str:
+    """StopType defaults to SOFT; the deprecated ForceStop/ForceReboot means SOFT_FIRST and may not be
+    combined with StopType."""
+    if stop is not None and force is not None:
+        raise ApiError("InvalidParameterCombination", f"`{force_name}` is deprecated and cannot be combined with `StopType`.")
+    if stop is None:
+        return "SOFT_FIRST" if force else "SOFT"
+    if stop not in STOP_TYPES:
+        raise ApiError("InvalidParameterValue", f"`StopType` must be one of {', '.join(STOP_TYPES)}; got {stop!r}.")
+    return stop
+
+
+def stop_charging_refusal(row: Any, disk_types: list[str]) -> lc.Refusal | None:
+    """STOP_CHARGING is for pay-as-you-go instances whose disks are all cloud disks."""
+    if row.charge_type != "POSTPAID_BY_HOUR":
+        return lc.Refusal(row.id, "UnsupportedOperation.StoppedModeStopCharging",
+                          f"STOP_CHARGING needs a pay-as-you-go instance; this one is {row.charge_type}")
+    local = [t for t in disk_types if t not in CLOUD_DISK_TYPES]
+    if local:
+        return lc.Refusal(row.id, "UnsupportedOperation.StoppedModeStopCharging",
+                          f"STOP_CHARGING needs cloud disks only; this instance has {', '.join(sorted(set(local)))}")
+    return None

@@ -1,0 +1,196 @@
+"""The schema, as SQLAlchemy Core tables. Migrations under store/migrations create exactly these."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+UtcDateTime = sa.DateTime(timezone=True)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("app_id", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("uin", sa.String(32), nullable=False),
+    sa.Column("secret_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("secret_key", sa.String(64), nullable=False),
+    sa.Column("console_password_hash", sa.String(200)),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+)
+
+vpcs = sa.Table(
+    "vpcs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(60), nullable=False),
+    sa.Column("cidr", sa.String(32), nullable=False),
+    sa.Column("is_default", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+)
+
+subnets = sa.Table(
+    "subnets",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("vpc_id", sa.String(32), nullable=False, index=True),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("zone", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(60), nullable=False),
+    sa.Column("cidr", sa.String(32), nullable=False),
+    sa.Column("is_default", sa.Boolean, nullable=False, default=False),
+    # Next host offset to try; allocation wraps and skips addresses in use.
+    sa.Column("next_host", sa.Integer, nullable=False, default=0),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+)
+
+instances = sa.Table(
+    "instances",
+    metadata,
+    # seq orders listings stably and numbers the guest's loopback address.
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False, unique=True),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("zone", sa.String(32), nullable=False),
+    sa.Column("project_id", sa.Integer, nullable=False, default=0),
+    sa.Column("uuid", sa.String(36), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("host_name", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("instance_type", sa.String(32), nullable=False),
+    sa.Column("cpu", sa.Integer, nullable=False),
+    sa.Column("memory", sa.Integer, nullable=False),
+    sa.Column("image_id", sa.String(32), nullable=False),
+    sa.Column("charge_type", sa.String(32), nullable=False),
+    sa.Column("renew_flag", sa.String(40)),
+    sa.Column("expired_time", UtcDateTime),
+    sa.Column("vpc_id", sa.String(32)),  # NULL: basic (classic) network
+    sa.Column("subnet_id", sa.String(32)),
+    sa.Column("private_ip", sa.String(45), nullable=False),
+    sa.Column("internet_charge_type", sa.String(40), nullable=False),
+    sa.Column("bandwidth_out", sa.Integer, nullable=False, default=0),
+    sa.Column("public_ip_wanted", sa.Boolean, nullable=False, default=False),
+    sa.Column("stopped_mode", sa.String(20)),  # mode of the last stop; reported only while STOPPED
+    sa.Column("latest_operation", sa.String(64)),
+    sa.Column("latest_operation_state", sa.String(16)),
+    sa.Column("latest_operation_request_id", sa.String(64)),
+    sa.Column("latest_operation_error", sa.Text),
+    sa.Column("user_data", sa.Text),
+    sa.Column("key_ids", sa.JSON, nullable=False),
+    sa.Column("password_hash", sa.String(200)),
+    sa.Column("password_changed_at", UtcDateTime),
+    sa.Column("login_user", sa.String(64), nullable=False, default="root"),
+    sa.Column("security_group_ids", sa.JSON, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("disable_api_termination", sa.Boolean, nullable=False, default=False),
+    sa.Column("isolated_source", sa.String(20), nullable=False, default="NOTISOLATED"),
+    sa.Column("guest_host", sa.String(45), nullable=False),
+    sa.Column("guest_port", sa.Integer, nullable=False),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.Index("ix_instances_account_region", "account_id", "region", "seq"),
+    sa.Index("ix_instances_subnet_ip", "subnet_id", "private_ip"),
+)
+
+disks = sa.Table(
+    "disks",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False, unique=True),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("zone", sa.String(32), nullable=False),
+    sa.Column("instance_id", sa.String(32), index=True),
+    sa.Column("usage", sa.String(16), nullable=False),  # SYSTEM_DISK | DATA_DISK
+    sa.Column("disk_type", sa.String(20), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),  # GiB
+    sa.Column("portable", sa.Boolean, nullable=False),
+    sa.Column("delete_with_instance", sa.Boolean, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("charge_type", sa.String(32), nullable=False),
+    sa.Column("last_instance_id", sa.String(32)),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.Index("ix_disks_account_region", "account_id", "region", "seq"),
+)
+
+addresses = sa.Table(
+    "addresses",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False, unique=True),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("ip", sa.String(45), nullable=False, unique=True),
+    sa.Column("address_type", sa.String(20), nullable=False),  # WanIP | EIP
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("instance_id", sa.String(32), index=True),
+    sa.Column("private_ip", sa.String(45)),
+    sa.Column("bandwidth", sa.Integer, nullable=False, default=1),
+    sa.Column("internet_charge_type", sa.String(40), nullable=False),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.Index("ix_addresses_account_region", "account_id", "region", "seq"),
+)
+
+key_pairs = sa.Table(
+    "key_pairs",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False, unique=True),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(25), nullable=False),
+    sa.Column("project_id", sa.Integer, nullable=False, default=0),
+    sa.Column("description", sa.String(256), nullable=False, default=""),
+    sa.Column("public_key", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.String(128), nullable=False),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "name"),
+)
+
+# One row per asynchronous operation on one resource; the runner carries it out step by step.
+operations = sa.Table(
+    "operations",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("request_id", sa.String(64), nullable=False, index=True),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("resource_id", sa.String(32), nullable=False, index=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("steps", sa.JSON, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False, default=0),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # OPERATING | SUCCESS | FAILED
+    sa.Column("error", sa.Text),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.Column("updated_time", UtcDateTime, nullable=False),
+    sa.Index("ix_operations_state", "state"),
+)
+
+# Things that happened to a resource outside an operation (a guest that died, a health change).
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("resource_id", sa.String(32), nullable=False, index=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+)
+
+client_tokens = sa.Table(
+    "client_tokens",
+    metadata,
+    sa.Column("account_id", sa.Integer, primary_key=True),
+    sa.Column("action", sa.String(64), primary_key=True),
+    sa.Column("token", sa.String(64), primary_key=True),
+    sa.Column("response", sa.JSON, nullable=False),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+)
