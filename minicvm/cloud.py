@@ -34,6 +34,7 @@ class Cloud:
 
     def __post_init__(self) -> None:
         self.runner = Runner(self)
+        self.driver.on_guest_off = self.runner.guest_went_off
 
     @classmethod
     def open(cls, settings: Settings) -> Cloud:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -62,6 +63,9 @@ class GuestError(Exception):
 
 class Driver(Protocol):
     name: str
+    # Set by the engine: called whenever a guest goes off, including on its own (a crash, or a
+    # shutdown that outlived a SOFT stop's timeout), so the store can be told the truth.
+    on_guest_off: Callable[[str], None] | None
 
     def disk_path(self, disk_id: str) -> Path: ...
 

@@ -107,6 +107,15 @@ class Runner:
         except GuestError as exc:
             log.warning("could not boot %s after restart: %s", spec.instance_id, exc)
 
+    def guest_went_off(self, instance_id: str) -> None:
+        """The driver saw a guest go off. If no operation of ours is doing that, the guest did it by
+        itself: the instance is STOPPED from now on, with an entry in its log saying why."""
+        with self.store.read() as conn:
+            inst = conn.execute(sa.select(instances).where(instances.c.id == instance_id)).first()
+        if inst is None or inst.state != lc.RUNNING or inst.latest_operation_state == lc.OPERATING:
+            return
+        self._record_unexpected_stop(inst, "the guest OS powered off by itself")
+
     def _record_unexpected_stop(self, inst: Any, why: str) -> None:
         with self.store.write() as conn:
             conn.execute(instances.update().where(instances.c.id == inst.id, instances.c.state == lc.RUNNING)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from minicvm.domain.keys import fingerprint
@@ -24,6 +25,7 @@ class SimDriver:
         self.shutdown_seconds = shutdown_seconds
         self.bytes_per_gib = bytes_per_gib
         self.guests: dict[str, Guest] = {}
+        self.on_guest_off: Callable[[str], None] | None = None
 
     def disk_path(self, disk_id: str) -> Path:
         return self.disks_dir / disk_id
@@ -41,12 +43,17 @@ class SimDriver:
         for disk in spec.disks:
             await self.create_disk(disk.disk_id, disk.size_gib)
         await asyncio.sleep(self.boot_seconds)
-        guest = Guest(spec, {d.disk_id: self.disk_path(d.disk_id) for d in spec.disks}, self.bytes_per_gib)
+        guest = Guest(spec, {d.disk_id: self.disk_path(d.disk_id) for d in spec.disks}, self.bytes_per_gib,
+                      on_off=self._guest_off)
         try:
             await guest.listen()
         except OSError as exc:
             raise GuestError(f"the guest could not listen on {spec.host}:{spec.port}: {exc.strerror}") from None
         self.guests[spec.instance_id] = guest
+
+    def _guest_off(self, instance_id: str) -> None:
+        if self.on_guest_off is not None:
+            self.on_guest_off(instance_id)
 
     async def stop(self, instance_id: str, mode: StopMode, timeout: float) -> bool:
         guest = self.guests.get(instance_id)
@@ -91,8 +98,11 @@ class SimDriver:
         guest = self.guests.pop(instance_id, None)
         if guest is not None:
             guest.power_off()
+        # Tearing down takes a moment on a real host too; it keeps TERMINATING observable.
+        await asyncio.sleep(self.shutdown_seconds)
 
     async def close(self, keep_running: bool = False) -> None:
+        self.on_guest_off = None  # the host going down is not the guests' doing
         for guest in self.guests.values():
             guest.power_off()
         self.guests.clear()

@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -67,8 +68,10 @@ def read_guest_config(system_disk_root: Path) -> dict[str, Any]:
 
 
 class Guest:
-    def __init__(self, spec: GuestSpec, disk_roots: dict[str, Path], bytes_per_gib: int) -> None:
+    def __init__(self, spec: GuestSpec, disk_roots: dict[str, Path], bytes_per_gib: int,
+                 on_off: Callable[[str], None] | None = None) -> None:
         self.spec = spec
+        self.on_off = on_off
         self.disks = {d.disk_id: GuestDisk(disk_roots[d.disk_id], d.size_gib * bytes_per_gib) for d in spec.disks}
         self.system_root = disk_roots[spec.system_disk.disk_id]
         self.memory: dict[str, bytes] = {}
@@ -104,7 +107,10 @@ class Guest:
             for proto in list(_GuestProtocol.live.get(id(self), ())):
                 proto.abort()
         self.memory.clear()
-        self.off.set()
+        if not self.off.is_set():
+            self.off.set()
+            if self.on_off is not None:
+                self.on_off(self.spec.instance_id)
 
     def press_power_button(self, shutdown_seconds: float) -> None:
         if self.ignore_power_button or self.shutting_down or self.off.is_set():

@@ -161,8 +161,8 @@ async def reboot_instances(ctx: Context, req: m.RebootInstances) -> dict[str, An
 async def terminate_instances(ctx: Context, req: m.TerminateInstances) -> dict[str, Any]:
     ids = instance_ids(req.InstanceIds)
     with ctx.cloud.store.read() as conn:
-        charges = dict(conn.execute(sa.select(instances.c.id, instances.c.charge_type).where(
-            instances.c.id.in_(ids), instances.c.account_id == ctx.account.id)).tuples())
+        charges = {r.id: r.charge_type for r in conn.execute(sa.select(instances.c.id, instances.c.charge_type).where(
+            instances.c.id.in_(ids), instances.c.account_id == ctx.account.id))}
     if len(set(charges.values())) > 1:
         raise ApiError("UnsupportedOperation.InstanceMixedPricingModel",
                        "Prepaid and pay-as-you-go instances cannot be terminated in one request.")

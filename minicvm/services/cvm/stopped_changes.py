@@ -33,8 +33,9 @@ async def reset_instances_type(ctx: Context, req: m.ResetInstancesType) -> dict[
         raise ApiError("InvalidParameterValue.LimitExceeded", "ResetInstancesType takes exactly one instance.")
     target = rules.instance_type(req.InstanceType)
     with ctx.cloud.store.read() as conn:
-        system_types = dict(conn.execute(sa.select(disks.c.instance_id, disks.c.disk_type).where(
-            disks.c.instance_id.in_(ids), disks.c.usage == "SYSTEM_DISK")).tuples())
+        system_types = {r.instance_id: r.disk_type for r in conn.execute(
+            sa.select(disks.c.instance_id, disks.c.disk_type).where(
+                disks.c.instance_id.in_(ids), disks.c.usage == "SYSTEM_DISK"))}
 
     def check(row: Any) -> lc.Refusal | None:
         if row.instance_type == target.name:

@@ -1,0 +1,104 @@
+"""What the control plane tells the data plane, and what the data plane reports back.
+
+Plain frozen dataclasses without I/O, so the CLB service can build them from the store and compare
+two generations with `==` (an unchanged listener is left alone by `DataPlane.apply`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALIVE = "Alive"
+DEAD = "Dead"
+UNKNOWN = "Unknown"
+CLOSE = "Close"
+
+SCHEDULERS = ("WRR", "LEAST_CONN", "IP_HASH")
+FAIL_OPEN = "fail_open"
+FAIL_CLOSED = "fail_closed"
+
+
+@dataclass(frozen=True)
+class HealthCheckConfig:
+    """Tencent's HealthCheck structure, reduced to what a probe needs (seconds, not integers, so tests
+    can run fast; the CLB service enforces Tencent's integer ranges)."""
+
+    enabled: bool
+    check_type: str  # "TCP" | "HTTP"
+    interval: float
+    timeout: float
+    healthy_threshold: int
+    unhealthy_threshold: int
+    http_path: str = "/"
+    http_code_mask: int = 31  # 1=1xx 2=2xx 4=3xx 8=4xx 16=5xx
+    http_domain: str | None = None
+    http_method: str = "HEAD"
+    check_port: int | None = None
+
+
+@dataclass(frozen=True)
+class Backend:
+    key: str  # stable id, e.g. "ins-abcd1234:80"; health history follows the key
+    instance_id: str
+    host: str
+    port: int
+    weight: int  # 0..100; 0 = no new requests
+
+
+@dataclass(frozen=True)
+class Route:
+    """An L7 rule: requests whose Host matches `domain` ("" = any) and whose path starts with `url`."""
+
+    location_id: str
+    domain: str
+    url: str
+    scheduler: str
+    health: HealthCheckConfig
+    backends: tuple[Backend, ...]
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    listener_id: str
+    lb_id: str
+    protocol: str  # "HTTP" | "TCP"
+    vip: str
+    port: int
+    scheduler: str  # L4 listeners; L7 routes carry their own
+    health: HealthCheckConfig | None  # L4 listeners
+    backends: tuple[Backend, ...]  # L4 listeners
+    routes: tuple[Route, ...]  # L7 listeners
+    all_dead_policy: str = FAIL_OPEN
+
+
+@dataclass(frozen=True)
+class MetricsSample:
+    """One row of `DataPlane.metrics()`: a listener (backend_key None) or one backend of one pool
+    (L4 listener: location_id None; L7: the rule's location_id).
+
+    requests: HTTP requests received (listener) / forwarded (backend); TCP: connections.
+    responses_5xx: 5xx responses sent to clients, the proxy's own 502/503/504 included.
+    backend_errors: refused, timed-out or broken backend connections.
+    active_connections: open client connections (listener) / requests or TCP connections in flight."""
+
+    listener_id: str
+    location_id: str | None
+    backend_key: str | None
+    instance_id: str | None
+    requests: int
+    responses_5xx: int
+    backend_errors: int
+    active_connections: int
+    health_transitions: int
+    health: str | None
+
+
+class ApplyError(Exception):
+    """Some listeners could not be bound (address in use, permission denied, bad address).
+
+    Everything else in the desired state was applied; the failed listeners are simply not running
+    and the next `apply` tries to bind them again."""
+
+    def __init__(self, failures: dict[str, OSError]) -> None:
+        self.failures = failures
+        detail = "; ".join(f"{lid}: {exc}" for lid, exc in failures.items())
+        super().__init__(f"could not bind {len(failures)} listener(s): {detail}")

@@ -1,0 +1,55 @@
+"""Shared fixtures: a real server per database backend (SQLite always, PostgreSQL when
+MINICVM_TEST_POSTGRES=1, which CI sets), and SDK clients bound to it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.client import Api
+from tests.support.server import SECRET_ID, SECRET_KEY, ServerProcess
+
+BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("MINICVM_TEST_POSTGRES") == "1" else [])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("CI") == "true" and os.environ.get("MINICVM_TEST_POSTGRES") != "1":
+        raise pytest.UsageError("CI must run the PostgreSQL pass: set MINICVM_TEST_POSTGRES=1")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path_factory.mktemp(f"server-{backend}"), backend).start()
+    yield proc
+    proc.close()
+    proc.assert_clean_log()
+
+
+@pytest.fixture(scope="session")
+def api(server: ServerProcess) -> Api:
+    return Api(server.endpoint, SECRET_ID, SECRET_KEY)
+
+
+@pytest.fixture
+def make_server(backend: str, tmp_path: Path) -> Iterator:
+    """For tests that need their own server (special timings, kill -9, restarts)."""
+    started: list[ServerProcess] = []
+
+    def make(**settings: object) -> ServerProcess:
+        proc = ServerProcess(tmp_path / f"srv{len(started)}", backend, **settings)
+        started.append(proc)
+        return proc.start()
+
+    yield make
+    for proc in started:
+        proc.close()
+    for proc in started:
+        proc.assert_clean_log()
