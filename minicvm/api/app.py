@@ -45,7 +45,8 @@ class ApiEndpoint:
         if account is None:
             account = accounts.by_secret_id(self.cloud.store, secret_id)
             if account is None:
-                raise ApiError("AuthFailure.SecretIdNotFound", "The SecretId is not found, please ensure that your SecretId is correct.")
+                raise ApiError("AuthFailure.SecretIdNotFound",
+                               "The SecretId is not found, please ensure that your SecretId is correct.")
             self._accounts[secret_id] = account
         return account
 
@@ -58,7 +59,8 @@ class ApiEndpoint:
             payload = error_payload(exc, request_id)
         except Exception as exc:  # never a 500: the SDK would hide the message behind ServerNetworkError
             log.exception("unhandled error in request %s", request_id)
-            payload = error_payload(ApiError("InternalError", f"An internal error occurred: {exc.__class__.__name__}."), request_id)
+            internal = ApiError("InternalError", f"An internal error occurred: {exc.__class__.__name__}.")
+            payload = error_payload(internal, request_id)
         return envelope(payload)
 
     async def _read_body(self, request: Request) -> bytes:
@@ -103,7 +105,8 @@ class ApiEndpoint:
             raise ApiError("InvalidAction", f"The action `{action_name}` does not exist for {service.name}.")
         version = headers.get("x-tc-version", "")
         if version != service.version:
-            raise ApiError("NoSuchVersion", f"The API version `{version}` does not exist for {service.name}; use {service.version}.")
+            raise ApiError("NoSuchVersion",
+                           f"The API version `{version}` does not exist for {service.name}; use {service.version}.")
         region = headers.get("x-tc-region", "")
         if action_name not in REGION_FREE_ACTIONS:
             if not region:

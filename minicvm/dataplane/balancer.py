@@ -75,6 +75,7 @@ class Pool:
         self.location_id = location_id
         self.scheduler = scheduler
         self.health = health
+        self.check_domain: str | None = None  # Host header for HTTP checks when none is configured
         self.all_dead_policy = all_dead_policy
         self._on_change = on_change
         self.on_drained = on_drained

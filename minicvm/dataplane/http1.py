@@ -191,11 +191,12 @@ def parse_response(head: bytes) -> Response:
     return resp
 
 
-def error_response(status: int, close: bool) -> bytes:
+def error_response(status: int, close: bool, head_only: bool = False) -> bytes:
     reason = REASONS.get(status, "Error")
     body = f"<html><body><h1>{status} {reason}</h1></body></html>\n".encode()
-    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/html\r\nContent-Length: {len(body)}\r\n"
-            f"{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n").encode() + body
+    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/html\r\nContent-Length: {len(body)}\r\n"
+            + ("Connection: close\r\n" if close else "") + "\r\n").encode()
+    return head if head_only else head + body
 
 
 class ChunkedScanner:

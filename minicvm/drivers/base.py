@@ -4,9 +4,9 @@ the same contract tests; the engine's runner is its only caller."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Protocol
 
 

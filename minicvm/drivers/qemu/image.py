@@ -1,0 +1,216 @@
+"""The guest image: Debian's cloud kernel plus an initramfs of busybox-static, the project's init and
+its guest agent. Built once into a cache directory and rebuilt only when the guest sources change.
+
+    python -m minicvm.drivers.qemu.image [DIR]     # what `make guest-image` runs
+
+Building needs: apt-get (to fetch the kernel package), dpkg, gcc (static glibc), busybox-static."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from minicvm.drivers.qemu.kmod import module_closure
+
+GUEST_SOURCES = Path(__file__).parent / "guest"
+KERNEL_META_PACKAGE = "linux-image-cloud-amd64"
+# What the guest loads, in any order: module_closure() adds the dependencies and sorts them.
+GUEST_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "qemu_fw_cfg", "evdev", "button")
+# Bump when the layout of the image changes in a way the sources' digest does not show.
+IMAGE_FORMAT = "1"
+BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
+
+
+class ImageError(Exception):
+    """The guest image could not be built (the message says what is missing)."""
+
+
+@dataclass(frozen=True)
+class GuestImage:
+    directory: Path
+
+    @property
+    def kernel(self) -> Path:
+        return self.directory / "vmlinuz"
+
+    @property
+    def initrd(self) -> Path:
+        return self.directory / "initrd.img"
+
+
+def default_image_dir(data_dir: Path) -> Path:
+    """`MINICVM_GUEST_IMAGE_DIR` (shared by `make guest-image`, tests and servers) or the data dir's."""
+    env = os.environ.get("MINICVM_GUEST_IMAGE_DIR")
+    return Path(env) if env else data_dir / "guest-image"
+
+
+def sources_digest() -> str:
+    digest = hashlib.sha256(IMAGE_FORMAT.encode())
+    for path in sorted(GUEST_SOURCES.iterdir()):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def is_current(directory: Path) -> bool:
+    image = GuestImage(directory)
+    stamp = directory / "stamp"
+    return (image.kernel.is_file() and image.initrd.is_file() and stamp.is_file()
+            and stamp.read_text().strip() == sources_digest())
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """One builder at a time, across processes (tests, servers and make may race)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure_image(directory: Path) -> GuestImage:
+    """The cached image, built first if it is missing or stale. Blocking: call it in a thread."""
+    if is_current(directory):
+        return GuestImage(directory)
+    with _locked(directory):
+        if not is_current(directory):
+            build(directory)
+    return GuestImage(directory)
+
+
+def _run(args: list[str], cwd: Path | None = None, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(args, cwd=cwd, check=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+    except FileNotFoundError:
+        raise ImageError(f"{args[0]} is not installed (needed to build the guest image)") from None
+    except subprocess.CalledProcessError as exc:
+        detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-3:]
+        raise ImageError(f"{' '.join(args[:3])} failed: {' / '.join(detail)}") from None
+
+
+def build(directory: Path) -> GuestImage:
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="build-", dir=directory) as tmp_name:
+        tmp = Path(tmp_name)
+        kernel_dir = _kernel(directory)
+        version = (kernel_dir / "version").read_text().strip()
+        root = tmp / "root"
+        _populate_root(root, kernel_dir, version, tmp)
+        initrd = tmp / "initrd.img"
+        _pack(root, initrd)
+        shutil.copyfile(kernel_dir / "vmlinuz", tmp / "vmlinuz")
+        (tmp / "vmlinuz").replace(directory / "vmlinuz")
+        initrd.replace(directory / "initrd.img")
+        (directory / "stamp").write_text(sources_digest() + "\n")
+    return GuestImage(directory)
+
+
+def _kernel(directory: Path) -> Path:
+    """vmlinuz + modules of the current linux-image-cloud-amd64, fetched once and kept."""
+    kernel_dir = directory / "kernel"
+    if (kernel_dir / "version").is_file():
+        return kernel_dir
+    depends = _run(["apt-cache", "depends", KERNEL_META_PACKAGE]).stdout.decode()
+    package = next((line.split(":", 1)[1].strip() for line in depends.splitlines()
+                    if line.strip().startswith("Depends:") and "linux-image-" in line), None)
+    if package is None:
+        raise ImageError(f"apt-cache does not know {KERNEL_META_PACKAGE} (run apt-get update)")
+    with tempfile.TemporaryDirectory(prefix="kernel-", dir=directory) as tmp_name:
+        tmp = Path(tmp_name)
+        os.chmod(tmp, 0o755)  # apt drops privileges to _apt for the download when it can
+        _run(["apt-get", "download", "-q", package], cwd=tmp)
+        debs = list(tmp.glob("*.deb"))
+        if not debs:
+            raise ImageError(f"apt-get download {package} produced no package")
+        extracted = tmp / "x"
+        _run(["dpkg", "-x", str(debs[0]), str(extracted)])
+        vmlinuz = sorted((extracted / "boot").glob("vmlinuz-*"))
+        if not vmlinuz:
+            raise ImageError(f"{package} holds no kernel")
+        version = vmlinuz[0].name.removeprefix("vmlinuz-")
+        modules_root = next(p for p in (extracted / "lib/modules" / version, extracted / "usr/lib/modules" / version)
+                            if p.is_dir())
+        staged = tmp / "kernel"
+        (staged / "modules").mkdir(parents=True)
+        shutil.copyfile(vmlinuz[0], staged / "vmlinuz")
+        order = module_closure(modules_root, GUEST_MODULES)
+        for path in order:
+            shutil.copyfile(path, staged / "modules" / path.name)
+        (staged / "modules" / "load-order").write_text("".join(p.name + "\n" for p in order))
+        (staged / "version").write_text(version + "\n")
+        shutil.rmtree(kernel_dir, ignore_errors=True)
+        staged.rename(kernel_dir)
+    return kernel_dir
+
+
+def _busybox() -> Path:
+    for candidate in BUSYBOX_CANDIDATES:
+        path = Path(candidate)
+        # A dynamic binary names its loader (PT_INTERP) within its first page.
+        if path.is_file() and b"ld-linux" not in path.read_bytes()[:4096]:
+            return path
+    raise ImageError("a static busybox is needed: apt-get install busybox-static")
+
+
+def _populate_root(root: Path, kernel_dir: Path, version: str, tmp: Path) -> None:
+    for name in ("bin", "sbin", "dev", "proc", "sys", "run", "tmp", "mnt", "etc/acpi/PWRF", "lib/modules"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    busybox = root / "bin" / "busybox"
+    shutil.copyfile(_busybox(), busybox)
+    busybox.chmod(0o755)
+    applets = _run([str(busybox), "--list"]).stdout.decode().split()
+    for applet in applets:
+        if applet != "busybox":
+            (root / "bin" / applet).symlink_to("busybox")
+    agent = root / "sbin" / "minicvm-agent"
+    _run(["gcc", "-static", "-Os", "-s", "-Wall", "-o", str(agent), str(GUEST_SOURCES / "agent.c")])
+    for source, target in (("init", "init"), ("power-button", "etc/acpi/PWRF/00000080")):
+        shutil.copyfile(GUEST_SOURCES / source, root / target)
+        (root / target).chmod(0o755)
+    for module in (kernel_dir / "modules").iterdir():
+        shutil.copyfile(module, root / "lib" / "modules" / module.name)
+    (root / "etc" / "kernel-version").write_text(version + "\n")
+
+
+def _pack(root: Path, out: Path) -> None:
+    """newc cpio via busybox (hosts here have no cpio); uncompressed, which boots faster under TCG."""
+    names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    listing = ("\n".join(names) + "\n").encode()
+    with open(out, "wb") as sink:
+        try:
+            subprocess.run([str(_busybox()), "cpio", "-o", "-H", "newc", "-R", "0:0"], cwd=root, input=listing,
+                           stdout=sink, stderr=subprocess.PIPE, check=True)
+        except subprocess.CalledProcessError as exc:
+            raise ImageError(f"busybox cpio failed: {exc.stderr.decode(errors='replace').strip()}") from None
+
+
+def main(argv: list[str]) -> int:
+    from minicvm.drivers.qemu.accel import detect_accel
+
+    directory = Path(argv[0]) if argv else default_image_dir(Path(".minicvm"))
+    try:
+        image = ensure_image(directory)
+        accel = detect_accel(image)
+    except ImageError as exc:
+        print(f"guest image: {exc}", file=sys.stderr)
+        return 1
+    size = (image.kernel.stat().st_size + image.initrd.stat().st_size) / 1e6
+    print(f"guest image ready in {directory} ({size:.1f} MB, accelerator: {accel})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
