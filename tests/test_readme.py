@@ -1,0 +1,50 @@
+"""The README's examples are the first thing a newcomer runs: they must work as written."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.client import Api
+from tests.support.server import SECRET_ID, SECRET_KEY
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def _blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README, re.S)
+
+
+def _localise(text: str, server) -> str:
+    return (text.replace("127.0.0.1:4566", server.endpoint).replace("<SecretId>", SECRET_ID)
+            .replace("<SecretKey>", SECRET_KEY))
+
+
+def test_sdk_example_runs(server, tmp_path) -> None:
+    code = _localise(_blocks("python")[0], server) + "\nprint(' '.join(ids))\n"
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    ids = out.stdout.split()
+    api = Api(server.endpoint, SECRET_ID, SECRET_KEY)
+    assert len(ids) == 2 and api.wait_state(ids, "STOPPED")
+
+
+def test_tccli_example_runs(server, tmp_path) -> None:
+    commands = [c for c in _localise(_blocks("sh")[1], server).replace("\\\n", " ").splitlines() if c.strip()]
+    tccli = str(Path(sys.executable).with_name("tccli"))
+    run = subprocess.run([tccli, *shlex.split(commands[0])[1:]], capture_output=True, text=True, timeout=60,
+                         env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0, run.stdout + run.stderr
+    instance_id = re.search(r"ins-[a-z0-9]{8}", run.stdout).group(0)
+    api = Api(server.endpoint, SECRET_ID, SECRET_KEY)
+    api.wait_state([instance_id], "RUNNING")
+    stop = shlex.split(commands[1].replace("ins-xxxxxxxx", instance_id))
+    result = subprocess.run([tccli, *stop[1:]], capture_output=True, text=True, timeout=60,
+                            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert api.wait_state([instance_id], "STOPPED")
