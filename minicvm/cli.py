@@ -32,6 +32,8 @@ def serve(
     shutdown_seconds: float = typer.Option(None, help="Simulated OS shutdown time [default: 0.5]."),
     soft_stop_timeout: float = typer.Option(None, help="How long a SOFT stop waits for the guest [default: 5]."),
     guest_network: str = typer.Option(None, help="First loopback address for guests [default: 127.64.0.0]."),
+    async_op_seconds: float = typer.Option(None, help="Time a disk attach or EIP bind takes [default: 0.2]."),
+    sim_bytes_per_gib: int = typer.Option(None, help="Bytes a simulated disk holds per GiB [default: 2**30]."),
     keep_guests_running: bool = typer.Option(False, help="Leave guests running when the server stops."),
     log_level: str = typer.Option("info", help="Log level."),
 ) -> None:
@@ -44,7 +46,8 @@ def serve(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.load(host=host, port=port, data_dir=data_dir, database_url=database_url, driver=driver,
                              boot_seconds=boot_seconds, shutdown_seconds=shutdown_seconds,
-                             soft_stop_timeout=soft_stop_timeout, guest_network=guest_network)
+                             soft_stop_timeout=soft_stop_timeout, guest_network=guest_network,
+                             async_op_seconds=async_op_seconds, sim_bytes_per_gib=sim_bytes_per_gib)
     raise_fd_limit()
     cloud = Cloud.open(settings)
     account = accounts.ensure_default(cloud.store, settings.data_dir)

@@ -23,6 +23,10 @@ class Settings:
     boot_seconds: float = 1.0
     shutdown_seconds: float = 0.5
     soft_stop_timeout: float = 5.0
+    # How long disk attach/detach/expand and EIP bind/unbind take, so their -ING states are visible.
+    async_op_seconds: float = 0.2
+    # CBS ResizeDisk is online on Tencent; set this to make it refuse disks of running instances.
+    cbs_resize_requires_stop: bool = False
     # Guests listen on loopback addresses carved out of this /16-sized space, one per instance.
     guest_network: str = "127.64.0.0"
     guest_port: int = 8080
@@ -48,7 +52,10 @@ class Settings:
             raw = _env(f.name, "")
             value: object = default
             if raw != "":
-                value = type(default)(raw) if not isinstance(default, Path) else Path(raw)
+                if isinstance(default, bool):
+                    value = raw.lower() in ("1", "true", "yes", "on")
+                else:
+                    value = type(default)(raw) if not isinstance(default, Path) else Path(raw)
             if overrides.get(f.name) is not None:
                 value = overrides[f.name]
                 if isinstance(default, Path):

@@ -74,7 +74,8 @@ class Driver(Protocol):
     async def delete_disk(self, disk_id: str) -> None: ...
 
     async def start(self, spec: GuestSpec) -> None:
-        """Power on and return once the guest answers on its address (raises GuestError)."""
+        """Power on and return once the guest answers on its address (raises GuestError). Disks are
+        grown to the sizes in the spec first, so a resize done while off shows at this boot."""
 
     async def stop(self, instance_id: str, mode: StopMode, timeout: float) -> bool:
         """SOFT: press the power button and wait up to `timeout`; returns False if the guest is still
@@ -83,6 +84,12 @@ class Driver(Protocol):
     async def power_state(self, instance_id: str) -> PowerState: ...
 
     async def apply_while_stopped(self, spec: GuestSpec, changes: StoppedChanges) -> None: ...
+
+    async def attach_disk(self, instance_id: str, disk: DiskSpec) -> None:
+        """Hot-plug into a running guest; a powered-off guest simply boots with it next time."""
+
+    async def detach_disk(self, instance_id: str, disk_id: str) -> None:
+        """Hot-unplug from a running guest (no-op when off)."""
 
     async def destroy(self, instance_id: str) -> None:
         """Power off if needed and forget the guest (disks are deleted separately)."""

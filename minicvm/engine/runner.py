@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 from minicvm.domain import lifecycle as lc
 from minicvm.drivers.base import DiskSpec, GuestError, GuestSpec, PowerState, StopMode
-from minicvm.engine import network
+from minicvm.engine import network, resource_steps
 from minicvm.engine.operations import APPLY, DESTROY, ISOLATE, LAUNCH, START
-from minicvm.store.tables import addresses, disks, events, instances, operations
+from minicvm.store.tables import addresses, classic_links, disks, events, instances, operations
 from minicvm.timefmt import now
 
 if TYPE_CHECKING:
@@ -130,6 +130,9 @@ class Runner:
         with self.store.read() as conn:
             op = conn.execute(sa.select(operations).where(operations.c.id == op_id)).one()
         steps: list[str] = list(op.steps)
+        if resource_steps.is_resource_step(steps[0]):
+            await self._run_resource(op, steps)
+            return
         try:
             for index in range(op.step, len(steps)):
                 values = await self._do_step(op, steps[index])
@@ -142,6 +145,24 @@ class Runner:
             log.exception("operation %s failed", op_id)
             state = await self._settled_state(op.resource_id)
             self._fail(op, state, f"internal error: {exc}")
+
+    async def _run_resource(self, op: Any, steps: list[str]) -> None:
+        state, error = lc.SUCCESS, None
+        try:
+            for step in steps[op.step:]:
+                await resource_steps.run(self.cloud, op, step)
+        except resource_steps.ResourceStepFailed as exc:
+            state, error = lc.FAILED, str(exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("operation %s failed", op.id)
+            state, error = lc.FAILED, f"internal error: {exc}"
+        with self.store.write() as conn:
+            conn.execute(operations.update().where(operations.c.id == op.id).values(
+                state=state, error=error, step=len(steps), updated_time=now()))
+        self.cloud.bus.publish({"type": "resource", "resource_id": op.resource_id, "account_id": op.account_id,
+                                "action": op.action, "operation_state": state})
 
     async def _settled_state(self, instance_id: str) -> str:
         power = await self.driver.power_state(instance_id)
@@ -276,6 +297,7 @@ class Runner:
                 conn.execute(addresses.delete().where(eips))
             else:
                 conn.execute(addresses.update().where(eips).values(status="UNBIND", instance_id=None, private_ip=None))
+            conn.execute(classic_links.delete().where(classic_links.c.instance_id == instance_id))
             conn.execute(instances.delete().where(instances.c.id == instance_id))
             conn.execute(operations.update().where(operations.c.id == op.id).values(
                 state=lc.SUCCESS, step=1, updated_time=now()))

@@ -194,3 +194,13 @@ client_tokens = sa.Table(
     sa.Column("response", sa.JSON, nullable=False),
     sa.Column("created_time", UtcDateTime, nullable=False),
 )
+
+# ClassicLink: a basic-network instance linked to a VPC of the same account.
+classic_links = sa.Table(
+    "classic_links",
+    metadata,
+    sa.Column("instance_id", sa.String(32), primary_key=True),
+    sa.Column("vpc_id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from minicvm.domain.keys import fingerprint
-from minicvm.drivers.base import GuestError, GuestSpec, PowerState, StopMode, StoppedChanges
+from minicvm.drivers.base import DiskSpec, GuestError, GuestSpec, PowerState, StopMode, StoppedChanges
 from minicvm.drivers.sim.guest import Guest
 
 
@@ -93,6 +93,17 @@ class SimDriver:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(config))
         tmp.replace(path)
+
+    async def attach_disk(self, instance_id: str, disk: DiskSpec) -> None:
+        guest = self.guests.get(instance_id)
+        await self.create_disk(disk.disk_id, disk.size_gib)
+        if guest is not None and not guest.off.is_set():
+            guest.plug(disk, self.disk_path(disk.disk_id))
+
+    async def detach_disk(self, instance_id: str, disk_id: str) -> None:
+        guest = self.guests.get(instance_id)
+        if guest is not None:
+            guest.unplug(disk_id)
 
     async def destroy(self, instance_id: str) -> None:
         guest = self.guests.pop(instance_id, None)

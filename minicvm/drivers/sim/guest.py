@@ -9,11 +9,12 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from minicvm.drivers.base import GuestSpec
+from minicvm.drivers.base import DiskSpec, GuestSpec
 from minicvm.drivers.userdata import ignores_power_button
 
 MAX_BODY = 16 << 20
@@ -72,6 +73,7 @@ class Guest:
                  on_off: Callable[[str], None] | None = None) -> None:
         self.spec = spec
         self.on_off = on_off
+        self.bytes_per_gib = bytes_per_gib
         self.disks = {d.disk_id: GuestDisk(disk_roots[d.disk_id], d.size_gib * bytes_per_gib) for d in spec.disks}
         self.system_root = disk_roots[spec.system_disk.disk_id]
         self.memory: dict[str, bytes] = {}
@@ -94,6 +96,14 @@ class Guest:
             count = 1
         path.write_text(str(count))
         return count
+
+    def plug(self, disk: DiskSpec, root: Path) -> None:
+        self.disks[disk.disk_id] = GuestDisk(root, disk.size_gib * self.bytes_per_gib)
+        self.spec = replace(self.spec, disks=(*self.spec.disks, disk))
+
+    def unplug(self, disk_id: str) -> None:
+        self.disks.pop(disk_id, None)
+        self.spec = replace(self.spec, disks=tuple(d for d in self.spec.disks if d.disk_id != disk_id))
 
     async def listen(self) -> None:
         self.server = await asyncio.get_running_loop().create_server(

@@ -1,0 +1,292 @@
+"""The QEMU hypervisor: every instance is a real VM (guest image from image.py) whose agent speaks
+the guest contract on the instance's own loopback address. SOFT stop is the ACPI power button (QMP
+`system_powerdown`), HARD is QMP `quit` then SIGKILL. Disks are raw sparse ext4 files under the data
+dir. VMs run in their own session, so they survive a minicvm restart and are re-adopted from their
+pid files and QMP sockets under <data-dir>/qemu/."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import shutil
+from pathlib import Path
+
+from minicvm.domain.keys import fingerprint
+from minicvm.drivers import userdata
+from minicvm.drivers.base import GuestError, GuestSpec, PowerState, StopMode, StoppedChanges
+from minicvm.drivers.qemu import agent_client, disks, qmp
+from minicvm.drivers.qemu.accel import detect_accel
+from minicvm.drivers.qemu.image import GuestImage, ImageError, default_image_dir, ensure_image
+from minicvm.drivers.qemu.machine import Drive, Machine, QemuMissing, command, qemu_binary
+from minicvm.drivers.qemu.process import Vm, adopt, log_tail, qmp_socket_path, spawn
+from minicvm.drivers.qemu.resources import MemoryBudget, footprint_mib, guest_memory_mib, guest_vcpus
+
+# ext4 needs room for its metadata and journal: a scaled-down GiB is never smaller than this.
+MIN_BYTES_PER_GIB = 16 << 20
+CLOSE_SOFT_SECONDS = 2.0
+
+
+class QemuDriver:
+    name = "qemu"
+    # The runner's recovery reads this: a guest found off after a restart really did power off.
+    guests_survive_restart = True
+
+    def __init__(self, data_dir: Path, *, image_dir: Path | None = None, accel: str = "auto",
+                 bytes_per_gib: int = 1 << 30, memory_budget_mib: int | None = None,
+                 boot_timeout: float = 120.0) -> None:
+        if bytes_per_gib < MIN_BYTES_PER_GIB:
+            raise ValueError(f"bytes_per_gib must be at least {MIN_BYTES_PER_GIB} for ext4 disks")
+        self.data_dir = data_dir
+        self.disks_dir = data_dir / "disks"
+        self.disks_dir.mkdir(parents=True, exist_ok=True)
+        self.state_root = data_dir / "qemu"
+        self.state_root.mkdir(parents=True, exist_ok=True)
+        self.image_dir = image_dir or default_image_dir(data_dir)
+        self.requested_accel = accel
+        self.bytes_per_gib = bytes_per_gib
+        self.budget = MemoryBudget.for_host(memory_budget_mib)
+        self.boot_timeout = boot_timeout
+        self.vms: dict[str, Vm] = adopt(self.state_root)
+        self._prepared: tuple[GuestImage, str] | None = None
+        self._prepare_lock = asyncio.Lock()
+        self._start_locks: dict[str, asyncio.Lock] = {}
+        self._reserved: dict[str, int] = {}  # memory promised to guests that are being started
+
+    # ---- disks ------------------------------------------------------------------------------
+
+    def disk_path(self, disk_id: str) -> Path:
+        return self.disks_dir / f"{disk_id}.img"
+
+    def _size_bytes(self, size_gib: int) -> int:
+        return max(1, size_gib) * self.bytes_per_gib
+
+    async def create_disk(self, disk_id: str, size_gib: int) -> None:
+        await self._disk_call(disks.create, self.disk_path(disk_id), self._size_bytes(size_gib))
+
+    async def delete_disk(self, disk_id: str) -> None:
+        self.disk_path(disk_id).unlink(missing_ok=True)
+
+    @staticmethod
+    async def _disk_call(func, *args):  # type: ignore[no-untyped-def]
+        try:
+            return await asyncio.to_thread(func, *args)
+        except disks.DiskError as exc:
+            raise GuestError(str(exc)) from None
+
+    def _ensure_disk(self, disk_id: str, size_gib: int) -> int:
+        """Create or grow (never shrink) a disk to at least size_gib; returns the GiB the guest sees."""
+        path = self.disk_path(disk_id)
+        if path.exists():
+            disks.grow(path, self._size_bytes(size_gib))
+        else:
+            disks.create(path, self._size_bytes(size_gib))
+        return path.stat().st_size // self.bytes_per_gib
+
+    # ---- the guest image --------------------------------------------------------------------
+
+    async def prepare(self) -> tuple[GuestImage, str]:
+        """Build the guest image and pick the accelerator, once (the first start pays for it)."""
+        async with self._prepare_lock:
+            if self._prepared is None:
+                try:
+                    qemu_binary()
+                    image = await asyncio.to_thread(ensure_image, self.image_dir)
+                    accel = await asyncio.to_thread(detect_accel, image, self.requested_accel)
+                except (ImageError, QemuMissing) as exc:
+                    raise GuestError(f"the qemu driver cannot boot guests: {exc}") from None
+                self._prepared = (image, accel)
+            return self._prepared
+
+    # ---- power ------------------------------------------------------------------------------
+
+    async def start(self, spec: GuestSpec) -> None:
+        lock = self._start_locks.setdefault(spec.instance_id, asyncio.Lock())
+        async with lock:
+            vm = self.vms.get(spec.instance_id)
+            if vm is not None:
+                if vm.alive():
+                    await self._wait_for_guest(vm, spec)  # already on: starting is idempotent
+                    return
+                self._forget(vm)
+            if not ipaddress.ip_address(spec.host).is_loopback:
+                raise GuestError(f"guest address {spec.host} is not a loopback address")
+            image, accel = await self.prepare()
+            memory_mib = guest_memory_mib(spec.memory_gib)
+            running = [v.footprint_mib for v in self.vms.values() if v.alive()] + list(self._reserved.values())
+            refusal = self.budget.refusal(spec.instance_id, spec.memory_gib, running)
+            if refusal is not None:
+                raise GuestError(refusal)
+            self._reserved[spec.instance_id] = footprint_mib(memory_mib)
+            try:
+                vm = await self._launch(spec, image, accel, memory_mib)
+            finally:
+                self._reserved.pop(spec.instance_id, None)
+            try:
+                await self._wait_for_guest(vm, spec)
+            except BaseException:
+                await self._hard_stop(vm)
+                raise
+
+    async def _launch(self, spec: GuestSpec, image: GuestImage, accel: str, memory_mib: int) -> Vm:
+        state_dir = self.state_root / spec.instance_id
+        state_dir.mkdir(parents=True, exist_ok=True)
+        sizes = {}
+        for disk in spec.disks:
+            sizes[disk.disk_id] = await self._disk_call(self._ensure_disk, disk.disk_id, disk.size_gib)
+        (state_dir / "config").write_text(guest_config(spec, sizes))
+        fw_cfg = [("opt/minicvm/config", state_dir / "config")]
+        text = userdata.decode(spec.user_data)
+        if text:
+            (state_dir / "user-data").write_text(text)
+            fw_cfg.append(("opt/minicvm/user-data", state_dir / "user-data"))
+        socket = qmp_socket_path(self.state_root, spec.instance_id)
+        socket.parent.mkdir(parents=True, exist_ok=True)
+        socket.unlink(missing_ok=True)
+        machine = Machine(
+            name=spec.instance_id, vcpus=guest_vcpus(spec.cpu), memory_mib=memory_mib,
+            drives=tuple(Drive(self.disk_path(d.disk_id), d.disk_id) for d in spec.disks),
+            forward=(spec.host, spec.port), qmp_socket=socket, console_log=state_dir / "console.log",
+            fw_cfg=tuple(fw_cfg),
+        )
+        try:
+            popen = spawn(command(image, accel, machine), state_dir)
+        except OSError as exc:
+            raise GuestError(f"could not start QEMU for {spec.instance_id}: {exc}") from None
+        vm = Vm(instance_id=spec.instance_id, pid=popen.pid, qmp_socket=socket, state_dir=state_dir,
+                footprint_mib=footprint_mib(memory_mib), host=spec.host, port=spec.port, popen=popen)
+        vm.save()
+        self.vms[spec.instance_id] = vm
+        return vm
+
+    async def _wait_for_guest(self, vm: Vm, spec: GuestSpec) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.boot_timeout
+        while True:
+            if not vm.alive():
+                raise GuestError(self._death_message(vm, spec))
+            facts = await agent_client.describe(spec.host, spec.port, timeout=2.0)
+            if facts is not None and facts.get("InstanceId") == spec.instance_id:
+                return
+            if loop.time() >= deadline:
+                console = log_tail(vm.state_dir, "console.log")
+                raise GuestError(f"the guest {spec.instance_id} did not answer on {spec.host}:{spec.port} within "
+                                 f"{self.boot_timeout:g} s" + (f" (console: {console})" if console else ""))
+            await asyncio.sleep(0.05)
+
+    @staticmethod
+    def _death_message(vm: Vm, spec: GuestSpec) -> str:
+        log = log_tail(vm.state_dir)
+        if "host forwarding rule" in log:
+            return f"the guest could not listen on {spec.host}:{spec.port}: the address is in use"
+        console = log_tail(vm.state_dir, "console.log")
+        return (f"QEMU exited while booting {spec.instance_id}: {log or 'no message'}"
+                + (f" (console: {console})" if console else ""))
+
+    async def stop(self, instance_id: str, mode: StopMode, timeout: float) -> bool:
+        vm = self.vms.get(instance_id)
+        if vm is None or not vm.alive():
+            if vm is not None:
+                self._forget(vm)
+            return True
+        if mode is StopMode.HARD:
+            await self._hard_stop(vm)
+            return True
+        try:
+            await qmp.execute(vm.qmp_socket, "system_powerdown")
+        except qmp.QmpError:
+            pass  # the monitor is gone or stuck: the wait below tells whether the guest is off
+        if await vm.wait_exit(timeout):
+            self._forget(vm)
+            return True
+        return False
+
+    async def _hard_stop(self, vm: Vm) -> None:
+        try:
+            await qmp.execute(vm.qmp_socket, "quit", timeout=1.0)
+        except qmp.QmpError:
+            pass
+        if not await vm.wait_exit(1.0):
+            vm.kill()
+            await vm.wait_exit(5.0)
+        self._forget(vm)
+
+    def _forget(self, vm: Vm) -> None:
+        if vm.popen is not None:
+            vm.popen.poll()
+        vm.remove_runtime_files()
+        if self.vms.get(vm.instance_id) is vm:
+            del self.vms[vm.instance_id]
+
+    async def power_state(self, instance_id: str) -> PowerState:
+        vm = self.vms.get(instance_id)
+        if vm is not None and vm.alive():
+            return PowerState.RUNNING
+        if vm is not None:
+            self._forget(vm)  # it powered off by itself (or died): tidy up after it
+        return PowerState.OFF
+
+    # ---- changes while stopped --------------------------------------------------------------
+
+    async def apply_while_stopped(self, spec: GuestSpec, changes: StoppedChanges) -> None:
+        if await self.power_state(spec.instance_id) is PowerState.RUNNING:
+            raise GuestError(f"{spec.instance_id} is running: changes to its disks need it stopped")
+        await self._disk_call(self._apply_offline, spec, changes)
+
+    def _apply_offline(self, spec: GuestSpec, changes: StoppedChanges) -> None:
+        for disk_id, size_gib in changes.disk_sizes.items():
+            self._ensure_disk(disk_id, size_gib)
+        config: dict[str, object] = {}
+        if changes.password_hash is not None:
+            config["password_hash"] = changes.password_hash
+            config["password_changed_at"] = changes.password_changed_at
+        if changes.login_user is not None:
+            config["login_user"] = changes.login_user
+        if changes.authorized_keys is not None:
+            config["authorized_keys"] = list(changes.authorized_keys)
+            config["key_fingerprints"] = [fingerprint(k) for k in changes.authorized_keys]
+        if config:
+            system = spec.system_disk
+            self._ensure_disk(system.disk_id, system.size_gib)
+            disks.update_config(self.disk_path(system.disk_id), config)
+
+    # ---- lifecycle of the driver ------------------------------------------------------------
+
+    async def destroy(self, instance_id: str) -> None:
+        await self.stop(instance_id, StopMode.HARD, 0)
+        shutil.rmtree(self.state_root / instance_id, ignore_errors=True)
+        qmp_socket_path(self.state_root, instance_id).unlink(missing_ok=True)
+        self._start_locks.pop(instance_id, None)
+
+    async def close(self, keep_running: bool = False) -> None:
+        if keep_running:
+            self.vms.clear()  # they keep running; the next driver adopts them
+            return
+        vms = list(self.vms.values())
+
+        async def power_off(vm: Vm) -> None:
+            # The power button first, so guests unmount their disks cleanly; then the plug.
+            if not await self.stop(vm.instance_id, StopMode.SOFT, CLOSE_SOFT_SECONDS):
+                await self._hard_stop(vm)
+
+        await asyncio.gather(*(power_off(vm) for vm in vms), return_exceptions=True)
+        for vm in vms:
+            if vm.alive():
+                vm.kill()
+
+
+def guest_config(spec: GuestSpec, disk_gib: dict[str, int]) -> str:
+    """What the guest's init and agent read through fw_cfg: `key=value` lines, one disk per line."""
+
+    def clean(value: object) -> str:
+        return str(value).replace("\n", " ").replace("\r", " ")
+
+    lines = [
+        f"instance_id={clean(spec.instance_id)}",
+        f"host_name={clean(spec.host_name)}",
+        f"cpu={spec.cpu}",
+        f"memory_gib={spec.memory_gib}",
+        f"ignore_power_button={1 if userdata.ignores_power_button(spec.user_data) else 0}",
+    ]
+    lines += [f"disk={clean(d.disk_id)} {disk_gib.get(d.disk_id, d.size_gib)} {1 if d.system else 0}"
+              for d in spec.disks]
+    return "\n".join(lines) + "\n"

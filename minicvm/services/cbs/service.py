@@ -1,0 +1,5 @@
+"""The CBS service table."""
+
+from minicvm.services.registry import service
+
+CBS = service("cbs", "2017-03-12")
