@@ -98,6 +98,17 @@ class Backendish:
                     continue
                 if path == "/slow":
                     await self.release.wait()
+                if path.startswith("/big/"):
+                    size = int(path[5:])
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+                    for _ in range(size // 65536):
+                        writer.write(b"z" * 65536)
+                        await writer.drain()
+                    writer.write(b"z" * (size % 65536))
+                    continue
+                if path == "/upload":
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%d" % (len(str(len(body))), len(body)))
+                    continue
                 if path.startswith("/host-check"):
                     ok = headers.get("host") == "svc.example"
                     writer.write(b"HTTP/1.1 %d X\r\nContent-Length: 0\r\n\r\n" % (200 if ok else 403))
@@ -406,6 +417,48 @@ def test_tcp_splice_half_close_and_refused_backend(net: str) -> None:
     run(main())
 
 
+def test_tcp_drain_waits_for_open_connections(net: str) -> None:
+    async def main() -> None:
+        async def hello(name: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(name)
+            await reader.read()  # hold the connection until the client closes it
+            writer.close()
+
+        servers = [await asyncio.start_server(lambda r, w, n=n: hello(n, r, w), f"{net}.{11 + i}", 7000)
+                   for i, n in enumerate((b"A", b"B"))]
+        backends = tuple(Backend(f"ins-{n}:7000", f"ins-{n}", f"{net}.{11 + i}", 7000, 10)
+                         for i, n in enumerate("AB"))
+        plane = DataPlane()
+        await plane.apply([tcp_listener(f"{net}.1", backends)])
+        conns = [await asyncio.open_connection(f"{net}.1", 9000) for _ in range(2)]
+        names = [await r.readexactly(1) for r, _ in conns]
+        assert sorted(names) == [b"A", b"B"]
+        on_a = conns[names.index(b"A")]
+        drain = asyncio.create_task(plane.drain("ins-A", timeout=10))
+        await asyncio.sleep(0.2)
+        assert not drain.done()  # a connection to A is still open
+        for _ in range(4):  # no new connection goes to A
+            reader, writer = await asyncio.open_connection(f"{net}.1", 9000)
+            assert await reader.readexactly(1) == b"B"
+            writer.close()
+        on_a[1].close()
+        await asyncio.wait_for(drain, 5)
+        plane.undrain("ins-A", rejoin_after_health=False)
+        seen = set()
+        for _ in range(4):
+            reader, writer = await asyncio.open_connection(f"{net}.1", 9000)
+            seen.add(await reader.readexactly(1))
+            writer.close()
+        assert seen == {b"A", b"B"}
+        for _, w in conns:
+            w.close()
+        await plane.close()
+        for server in servers:
+            server.close()
+
+    run(main())
+
+
 async def load(host: str, port: int, stop: asyncio.Event, workers: int = 8) -> tuple[int, int, list[str]]:
     ok = failed = 0
     seen: list[str] = []
@@ -630,11 +683,50 @@ def test_keepalive_xff_chunked_streaming_and_http10(net: str) -> None:
             status, headers, _ = await old.response()
             assert status == 200 and headers["connection"] == "keep-alive"
         old.close()
+        # HEAD: the head describes the GET, no body follows, and the connection stays usable.
+        head = await Client.open(f"{net}.1", 8000)
+        await head.send(b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, _ = await head.response(head_only=True)
+        assert status == 200 and int(headers["content-length"]) > 0
+        assert (await head.get("/after-head"))[0] == 200
+        head.close()
         # Garbage gets a 400 and a close.
         bad = await Client.open(f"{net}.1", 8000)
         await bad.send(b"NOT HTTP\r\n\r\n")
         assert (await bad.response())[0] == 400
         bad.close()
+        await plane.close()
+        await back.stop()
+
+    run(main())
+
+
+def test_large_bodies_stream_both_ways_with_a_slow_reader(net: str) -> None:
+    async def main() -> None:
+        back = await Backendish("ins-b0000001", f"{net}.11").start()
+        plane = DataPlane()
+        await plane.apply([http_listener(f"{net}.1", (back.backend(),))])
+        client = await Client.open(f"{net}.1", 8000)
+        size = 24 << 20
+        await client.send(b"GET /big/%d HTTP/1.1\r\nHost: x\r\n\r\n" % size)
+        _, headers, _ = await client.response(head_only=True)
+        received = 0
+        while received < size:  # read slowly at first so the proxy has to pause the backend
+            chunk = await client.reader.read(65536)
+            assert chunk
+            received += len(chunk)
+            if received < (2 << 20):
+                await asyncio.sleep(0.001)
+        assert received == size == int(headers["content-length"])
+        upload = 16 << 20
+        client.writer.write(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % upload)
+        for _ in range(upload // (1 << 20)):
+            client.writer.write(b"u" * (1 << 20))
+            await client.writer.drain()
+        status, _, body = await client.response()
+        assert status == 200 and int(body) == upload
+        assert (await client.get())[0] == 200  # still in step afterwards
+        client.close()
         await plane.close()
         await back.stop()
 

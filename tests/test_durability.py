@@ -3,24 +3,14 @@ two concurrent calls on one instance: exactly one wins."""
 
 from __future__ import annotations
 
-import re
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.support.client import Api, SdkError
+from tests.support.client import Api, SdkError, other_account
 from tests.support.server import SECRET_ID, SECRET_KEY
 
 TRANSITIONAL = {"PENDING", "STARTING", "STOPPING", "REBOOTING", "TERMINATING"}
-
-
-def other_account(server) -> Api:
-    name = f"other{time.monotonic_ns()}"
-    out = server.run_cli("accounts", "create", name).stdout
-    secret_id = re.search(r"SecretId:\s+(\S+)", out).group(1)
-    secret_key = re.search(r"SecretKey:\s+(\S+)", out).group(1)
-    return Api(server.endpoint, secret_id, secret_key)
 
 
 def test_accounts_are_isolated(server, api: Api) -> None:

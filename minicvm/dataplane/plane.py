@@ -136,6 +136,7 @@ class DataPlane:
         self.upstreams = Upstreams()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._apply_lock = asyncio.Lock()  # two overlapping applies would race on bind/remove
 
     # -- desired state ------------------------------------------------------------------------------
 
@@ -143,6 +144,10 @@ class DataPlane:
         """Bind new listeners, update changed ones in place (members keep their health history when
         their key and address are unchanged), close removed ones and their connections. Raises
         ApplyError after applying everything else if some listener could not be bound."""
+        async with self._apply_lock:
+            await self._apply(listeners)
+
+    async def _apply(self, listeners: list[ListenerConfig]) -> None:
         loop = asyncio.get_running_loop()
         if self._sweeper is None:
             self._sweeper = loop.create_task(self._sweep())
@@ -295,10 +300,13 @@ class DataPlane:
 
     async def close(self) -> None:
         """Release every socket and task."""
-        for listener_id in list(self._listeners):
-            await self._remove(listener_id)
+        async with self._apply_lock:
+            for listener_id in list(self._listeners):
+                await self._remove(listener_id)
         if self._sweeper is not None:
             self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
             self._sweeper = None
         for task in list(self._tasks):
             task.cancel()

@@ -51,7 +51,8 @@ class TcpBackend(asyncio.Protocol):
             front.close()
 
     def pause_writing(self) -> None:
-        self.frontend.transport.pause_reading()
+        if not self.frontend.transport.is_closing():
+            self.frontend.transport.pause_reading()
 
     def resume_writing(self) -> None:
         if not self.frontend.transport.is_closing():
@@ -131,7 +132,7 @@ class TcpFrontend(asyncio.Protocol):
             member.release()
 
     def pause_writing(self) -> None:
-        if self.peer is not None:
+        if self.peer is not None and not self.peer.transport.is_closing():
             self.peer.transport.pause_reading()
 
     def resume_writing(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -121,3 +122,12 @@ def tccli_json(*args: Any, **kwargs: Any) -> dict[str, Any]:
     if result.returncode != 0:
         raise AssertionError(f"tccli failed ({result.returncode}): {result.stdout}{result.stderr}")
     return json.loads(result.stdout)
+
+
+def other_account(server: Any) -> Api:
+    """A brand-new account made with `minicvm accounts create`, and a client for it."""
+    name = f"other{time.monotonic_ns()}"
+    out = server.run_cli("accounts", "create", name).stdout
+    secret_id = re.search(r"SecretId:\s+(\S+)", out).group(1)  # type: ignore[union-attr]
+    secret_key = re.search(r"SecretKey:\s+(\S+)", out).group(1)  # type: ignore[union-attr]
+    return Api(server.endpoint, secret_id, secret_key)
