@@ -34,6 +34,9 @@ def serve(
     guest_network: str = typer.Option(None, help="First loopback address for guests [default: 127.64.0.0]."),
     async_op_seconds: float = typer.Option(None, help="Time a disk attach or EIP bind takes [default: 0.2]."),
     sim_bytes_per_gib: int = typer.Option(None, help="Bytes a simulated disk holds per GiB [default: 2**30]."),
+    clb_network: str = typer.Option(None, help="First loopback address for load balancer VIPs [default: 127.32.0.0]."),
+    drain_seconds: float = typer.Option(None, help="Drain CLB targets before planned stops, seconds [default: 0 = off]."),
+    clb_time_scale: float = typer.Option(None, help="Multiply health-check intervals/timeouts by this [default: 1]."),
     keep_guests_running: bool = typer.Option(False, help="Leave guests running when the server stops."),
     log_level: str = typer.Option("info", help="Log level."),
 ) -> None:
@@ -47,7 +50,8 @@ def serve(
     settings = Settings.load(host=host, port=port, data_dir=data_dir, database_url=database_url, driver=driver,
                              boot_seconds=boot_seconds, shutdown_seconds=shutdown_seconds,
                              soft_stop_timeout=soft_stop_timeout, guest_network=guest_network,
-                             async_op_seconds=async_op_seconds, sim_bytes_per_gib=sim_bytes_per_gib)
+                             async_op_seconds=async_op_seconds, sim_bytes_per_gib=sim_bytes_per_gib,
+                             clb_network=clb_network, drain_seconds=drain_seconds, clb_time_scale=clb_time_scale)
     raise_fd_limit()
     cloud = Cloud.open(settings)
     account = accounts.ensure_default(cloud.store, settings.data_dir)

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 
 from minicvm.config import Settings
+from minicvm.dataplane.control import ClbController
 from minicvm.drivers.base import Driver
 from minicvm.engine.events import Bus
 from minicvm.engine.runner import Runner
@@ -31,10 +32,12 @@ class Cloud:
     driver: Driver
     bus: Bus = field(default_factory=Bus)
     runner: Runner = field(init=False)
+    clb: ClbController = field(init=False)
 
     def __post_init__(self) -> None:
         self.runner = Runner(self)
         self.driver.on_guest_off = self.runner.guest_went_off
+        self.clb = ClbController(self)
 
     @classmethod
     def open(cls, settings: Settings) -> Cloud:
@@ -49,8 +52,10 @@ class Cloud:
 
     async def start(self) -> None:
         await self.runner.recover()
+        await self.clb.sync()
 
     async def stop(self, keep_running: bool = False) -> None:
         await self.runner.cancel_all()
+        await self.clb.close()
         await self.driver.close(keep_running)
         self.store.dispose()

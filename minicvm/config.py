@@ -30,6 +30,14 @@ class Settings:
     # Guests listen on loopback addresses carved out of this /16-sized space, one per instance.
     guest_network: str = "127.64.0.0"
     guest_port: int = 8080
+    # Load balancers get their VIPs (loopback addresses) from here, one per load balancer.
+    clb_network: str = "127.32.0.0"
+    # Planned stops drain CLB targets for up to this many seconds (0 = off; the tag
+    # `minicvm:drain-seconds` on a load balancer overrides it).
+    drain_seconds: float = 0.0
+    # Health-check intervals and timeouts are multiplied by this (tests shrink it; the API keeps
+    # Tencent's documented ranges).
+    clb_time_scale: float = 1.0
     # How many bytes a simulated disk holds per GiB of its size (tests shrink it to fill disks fast).
     sim_bytes_per_gib: int = 1 << 30
     max_body_bytes: int = 1 << 20

@@ -7,13 +7,15 @@ import logging
 import resource
 from collections.abc import AsyncIterator
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from minicvm import services
 from minicvm.api.app import ApiEndpoint
 from minicvm.cloud import Cloud
+from minicvm.metrics import render
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,12 @@ def build_app(cloud: Cloud, keep_guests_running: bool = False) -> Starlette:
     async def healthz(_request: object) -> PlainTextResponse:
         return PlainTextResponse("ok\n")
 
+    async def metrics(_request: object) -> Response:
+        return Response(render(cloud), media_type=CONTENT_TYPE_LATEST)
+
     routes = [
         Route("/", api.handle, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
         Route("/healthz", healthz),
+        Route("/metrics", metrics),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

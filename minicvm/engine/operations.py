@@ -70,13 +70,13 @@ class Accepted:
 
 
 def insert_operation(conn: sa.Connection, *, account_id: int, resource_id: str, action: str,
-                     steps: list[str], params: dict[str, Any], request_id: str) -> str:
+                     steps: list[str], params: dict[str, Any], request_id: str, state: str = lc.OPERATING) -> str:
     op_id = "op-" + ids.new_request_id()
     ts = now()
     conn.execute(
         operations.insert().values(
             id=op_id, request_id=request_id, account_id=account_id, resource_id=resource_id, action=action,
-            steps=steps, step=0, params=params, state=lc.OPERATING, created_time=ts, updated_time=ts,
+            steps=steps, step=0, params=params, state=state, created_time=ts, updated_time=ts,
         )
     )
     return op_id

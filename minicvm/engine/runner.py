@@ -14,7 +14,7 @@ from minicvm.domain import lifecycle as lc
 from minicvm.drivers.base import DiskSpec, GuestError, GuestSpec, PowerState, StopMode
 from minicvm.engine import network, resource_steps
 from minicvm.engine.operations import APPLY, DESTROY, ISOLATE, LAUNCH, START
-from minicvm.store.tables import addresses, classic_links, disks, events, instances, operations
+from minicvm.store.tables import addresses, classic_links, disks, events, instances, lb_targets, operations
 from minicvm.timefmt import now
 
 if TYPE_CHECKING:
@@ -298,6 +298,8 @@ class Runner:
             else:
                 conn.execute(addresses.update().where(eips).values(status="UNBIND", instance_id=None, private_ip=None))
             conn.execute(classic_links.delete().where(classic_links.c.instance_id == instance_id))
+            # A terminated instance leaves every load balancer it was registered with.
+            conn.execute(lb_targets.delete().where(lb_targets.c.instance_id == instance_id))
             conn.execute(instances.delete().where(instances.c.id == instance_id))
             conn.execute(operations.update().where(operations.c.id == op.id).values(
                 state=lc.SUCCESS, step=1, updated_time=now()))

@@ -204,3 +204,68 @@ classic_links = sa.Table(
     sa.Column("account_id", sa.Integer, nullable=False, index=True),
     sa.Column("created_time", UtcDateTime, nullable=False),
 )
+
+# CLB: load balancers, their listeners, L7 rules and registered targets. Health-check settings are
+# kept as the API's HealthCheck structure (JSON) on the listener (L4) or the rule (L7).
+load_balancers = sa.Table(
+    "load_balancers",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False, unique=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("lb_type", sa.String(16), nullable=False),  # OPEN | INTERNAL
+    sa.Column("vpc_id", sa.String(32), nullable=False),
+    sa.Column("subnet_id", sa.String(32)),
+    sa.Column("vip", sa.String(45), nullable=False, unique=True),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+)
+
+listeners = sa.Table(
+    "listeners",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False, unique=True),
+    sa.Column("lb_id", sa.String(32), nullable=False, index=True),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("protocol", sa.String(16), nullable=False),
+    sa.Column("port", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("scheduler", sa.String(16), nullable=False),
+    sa.Column("health_check", sa.JSON),
+    sa.Column("session_expire_time", sa.Integer, nullable=False, default=0),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("lb_id", "port", "protocol"),
+)
+
+lb_rules = sa.Table(
+    "lb_rules",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False, unique=True),  # the LocationId
+    sa.Column("listener_id", sa.String(32), nullable=False, index=True),
+    sa.Column("lb_id", sa.String(32), nullable=False),
+    sa.Column("domain", sa.String(120), nullable=False),
+    sa.Column("url", sa.String(200), nullable=False),
+    sa.Column("scheduler", sa.String(16), nullable=False),
+    sa.Column("health_check", sa.JSON),
+    sa.Column("session_expire_time", sa.Integer, nullable=False, default=0),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("listener_id", "domain", "url"),
+)
+
+lb_targets = sa.Table(
+    "lb_targets",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("lb_id", sa.String(32), nullable=False, index=True),
+    sa.Column("listener_id", sa.String(32), nullable=False),
+    sa.Column("location_id", sa.String(32), nullable=False, default=""),  # "" on L4 listeners
+    sa.Column("instance_id", sa.String(32), nullable=False, index=True),
+    sa.Column("port", sa.Integer, nullable=False),
+    sa.Column("weight", sa.Integer, nullable=False),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("listener_id", "location_id", "instance_id", "port"),
+)

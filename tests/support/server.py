@@ -52,6 +52,7 @@ class ServerProcess:
         self.port = free_port()
         # Each server gets its own slice of 127/8 for guests so that servers never collide.
         self.guest_network = f"127.{random.randint(65, 250)}.{random.randint(0, 200)}.0"
+        self.clb_network = f"127.{random.randint(2, 60)}.{random.randint(0, 250)}.0"
         self.database_url = fresh_postgres_database() if backend == "postgres" else ""
         self.settings = {"boot-seconds": 0.3, "shutdown-seconds": 0.3, "soft-stop-timeout": 1.5, **{
             k.replace("_", "-"): v for k, v in settings.items()}}
@@ -69,7 +70,7 @@ class ServerProcess:
     def start(self, timeout: float = 30) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "minicvm", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-                "--guest-network", self.guest_network, "--log-level", "warning"]
+                "--guest-network", self.guest_network, "--clb-network", self.clb_network, "--log-level", "warning"]
         if self.database_url:
             args += ["--database-url", self.database_url]
         for key, value in self.settings.items():
