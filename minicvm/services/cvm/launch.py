@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,10 +64,10 @@ class DiskPlan:
 
 
 def _unsupported(req: m.RunInstances) -> None:
-    for field in ("LaunchTemplate", "InstanceMarketOptions", "ChcIds", "HpcClusterId", "DedicatedClusterId",
-                  "NetworkInterfaces", "CpuTopology", "ActionTimer"):
-        if getattr(req, field):
-            raise ApiError("UnsupportedOperation", f"`{field}` is not supported by minicvm.")
+    for name in ("LaunchTemplate", "InstanceMarketOptions", "ChcIds", "HpcClusterId", "DedicatedClusterId",
+                 "NetworkInterfaces", "CpuTopology", "ActionTimer"):
+        if getattr(req, name):
+            raise ApiError("UnsupportedOperation", f"`{name}` is not supported by minicvm.")
     if req.Placement and (req.Placement.HostIds or req.Placement.DedicatedResourcePackIds):
         raise ApiError("UnsupportedOperation", "Dedicated hosts (CDH) are not supported by minicvm.")
 
@@ -245,9 +245,25 @@ async def run_instances(ctx: Context, req: m.RunInstances) -> dict[str, Any]:
     disk_plans = _disk_plans(req)
     internet_charge, bandwidth, wants_public_ip = _internet(req, charge)
 
+    renew = (req.InstanceChargePrepaid.RenewFlag or "NOTIFY_AND_MANUAL_RENEW") \
+        if charge == "PREPAID" and req.InstanceChargePrepaid else None
+    plan = LaunchPlan(zone=zone, names=instance_names(name, count), image=image, itype=itype, charge=charge,
+                      renew_flag=renew, security_group_ids=sg_ids, tags=tags, disks=disk_plans,
+                      internet_charge=internet_charge, bandwidth=bandwidth, wants_public_ip=wants_public_ip,
+                      user_data=req.UserData, host_name=req.HostName,
+                      disable_api_termination=bool(req.DisableApiTermination))
     try:
-        response, op_ids = _create(ctx, req, zone, count, name, image, itype, charge, sg_ids, tags, disk_plans,
-                                   internet_charge, bandwidth, wants_public_ip)
+        with ctx.cloud.store.write() as conn:
+            earlier = common.remembered(conn, ctx.account.id, "RunInstances", req.ClientToken)
+            if earlier is not None:
+                return earlier
+            plan.password_hash, plan.key_ids = _login(conn, ctx, req)
+            plan.vpc_id, plan.subnet_id, plan.wanted_ips = _network(conn, ctx, req, zone, count)
+            if req.DryRun:
+                raise _DryRunPassed
+            created, op_ids = insert_instances(conn, ctx.cloud, ctx.account.id, ctx.region, plan, ctx.request_id)
+            response = {"InstanceIdSet": created}
+            common.remember(conn, ctx.account.id, "RunInstances", req.ClientToken, response)
     except _DryRunPassed:
         return {"InstanceIdSet": []}
     ctx.cloud.runner.submit(op_ids)
@@ -258,54 +274,70 @@ class _DryRunPassed(Exception):
     """Raised inside the transaction so that whatever the checks created is rolled back."""
 
 
-def _create(ctx: Context, req: m.RunInstances, zone: str, count: int, name: str, image: Any, itype: Any,
-            charge: str, sg_ids: list[str], tags: list[dict[str, str]], disk_plans: list[DiskPlan],
-            internet_charge: str, bandwidth: int, wants_public_ip: bool) -> tuple[dict[str, Any], list[str]]:
-    with ctx.cloud.store.write() as conn:
-        earlier = common.remembered(conn, ctx.account.id, "RunInstances", req.ClientToken)
-        if earlier is not None:
-            return earlier, []
-        password_hash, key_ids = _login(conn, ctx, req)
-        vpc_id, subnet_id, wanted_ips = _network(conn, ctx, req, zone, count)
-        if req.DryRun:
-            raise _DryRunPassed
-        created: list[str] = []
-        op_ids: list[str] = []
-        ts = now()
-        for index, inst_name in enumerate(instance_names(name, count)):
-            instance_id = ids.new_id("ins")
-            private_ip = network.allocate_private_ip(conn, subnet_id, wanted_ips[index])
-            host_name = req.HostName or "VM-{}-{}-{}".format(*private_ip.split(".")[2:], image.platform.lower())
-            result = conn.execute(instances.insert().values(
-                id=instance_id, account_id=ctx.account.id, region=ctx.region, zone=zone, project_id=0,
-                uuid=str(uuid.uuid4()), name=inst_name, host_name=host_name, state=lc.PENDING,
-                instance_type=itype.name, cpu=itype.cpu, memory=itype.memory, image_id=image.image_id,
-                charge_type=charge,
-                renew_flag=(req.InstanceChargePrepaid.RenewFlag or "NOTIFY_AND_MANUAL_RENEW")
-                if charge == "PREPAID" and req.InstanceChargePrepaid else None,
-                expired_time=None, vpc_id=vpc_id, subnet_id=subnet_id, private_ip=private_ip,
-                internet_charge_type=internet_charge, bandwidth_out=bandwidth, public_ip_wanted=wants_public_ip,
-                latest_operation="RunInstances", latest_operation_state=lc.OPERATING,
-                latest_operation_request_id=ctx.request_id, user_data=req.UserData, key_ids=key_ids,
-                password_hash=password_hash, password_changed_at=ts if password_hash else None,
-                login_user=image.login_user, security_group_ids=sg_ids, tags=tags,
-                disable_api_termination=bool(req.DisableApiTermination), guest_host="", guest_port=0,
-                created_time=ts,
+@dataclass
+class LaunchPlan:
+    """Everything needed to create instances, already validated. RunInstances builds one from its
+    request, Auto Scaling from a launch configuration; both create instances through insert_instances."""
+
+    zone: str
+    names: list[str]
+    image: Any
+    itype: Any
+    charge: str
+    renew_flag: str | None
+    security_group_ids: list[str]
+    tags: list[dict[str, str]]
+    disks: list[DiskPlan]
+    internet_charge: str
+    bandwidth: int
+    wants_public_ip: bool
+    user_data: str | None
+    host_name: str | None
+    disable_api_termination: bool = False
+    password_hash: str | None = None
+    key_ids: list[str] = field(default_factory=list)
+    vpc_id: str | None = None
+    subnet_id: str = ""
+    wanted_ips: list[str | None] = field(default_factory=list)
+
+
+def insert_instances(conn: sa.Connection, cloud: Any, account_id: int, region: str, plan: LaunchPlan,
+                     request_id: str, action: str = "RunInstances") -> tuple[list[str], list[str]]:
+    """Instances, their disks, public IPs and launch operations, inside the caller's transaction.
+    Returns (instance ids, operation ids); the caller submits the operations after committing."""
+    created: list[str] = []
+    op_ids: list[str] = []
+    ts = now()
+    wanted_ips = plan.wanted_ips or [None] * len(plan.names)
+    for index, inst_name in enumerate(plan.names):
+        instance_id = ids.new_id("ins")
+        private_ip = network.allocate_private_ip(conn, plan.subnet_id, wanted_ips[index])
+        host_name = plan.host_name or "VM-{}-{}-{}".format(*private_ip.split(".")[2:], plan.image.platform.lower())
+        result = conn.execute(instances.insert().values(
+            id=instance_id, account_id=account_id, region=region, zone=plan.zone, project_id=0,
+            uuid=str(uuid.uuid4()), name=inst_name, host_name=host_name, state=lc.PENDING,
+            instance_type=plan.itype.name, cpu=plan.itype.cpu, memory=plan.itype.memory, image_id=plan.image.image_id,
+            charge_type=plan.charge, renew_flag=plan.renew_flag, expired_time=None, vpc_id=plan.vpc_id,
+            subnet_id=plan.subnet_id, private_ip=private_ip, internet_charge_type=plan.internet_charge,
+            bandwidth_out=plan.bandwidth, public_ip_wanted=plan.wants_public_ip, latest_operation=action,
+            latest_operation_state=lc.OPERATING, latest_operation_request_id=request_id, user_data=plan.user_data,
+            key_ids=plan.key_ids, password_hash=plan.password_hash,
+            password_changed_at=ts if plan.password_hash else None, login_user=plan.image.login_user,
+            security_group_ids=plan.security_group_ids, tags=plan.tags,
+            disable_api_termination=plan.disable_api_termination, guest_host="", guest_port=0, created_time=ts,
+        ))
+        seq = result.inserted_primary_key[0]
+        conn.execute(instances.update().where(instances.c.seq == seq).values(
+            guest_host=cloud.guest_host(seq), guest_port=cloud.settings.guest_port))
+        for disk in plan.disks:
+            conn.execute(disks.insert().values(
+                id=ids.new_id("disk"), account_id=account_id, region=region, zone=plan.zone, instance_id=instance_id,
+                usage=disk.usage, disk_type=disk.disk_type, size=disk.size, portable=False,
+                delete_with_instance=disk.delete_with_instance, state="ATTACHED",
+                name=disk.name or f"{inst_name}_{disk.usage.lower()}", charge_type=plan.charge, created_time=ts,
             ))
-            seq = result.inserted_primary_key[0]
-            conn.execute(instances.update().where(instances.c.seq == seq).values(
-                guest_host=ctx.cloud.guest_host(seq), guest_port=ctx.cloud.settings.guest_port))
-            for plan in disk_plans:
-                conn.execute(disks.insert().values(
-                    id=ids.new_id("disk"), account_id=ctx.account.id, region=ctx.region, zone=zone,
-                    instance_id=instance_id, usage=plan.usage, disk_type=plan.disk_type, size=plan.size,
-                    portable=False, delete_with_instance=plan.delete_with_instance, state="ATTACHED",
-                    name=plan.name or f"{inst_name}_{plan.usage.lower()}", charge_type=charge, created_time=ts,
-                ))
-            network.assign_wan_ip(conn, instance_id)
-            op_ids.append(insert_operation(conn, account_id=ctx.account.id, resource_id=instance_id, action="RunInstances",
-                             steps=[LAUNCH], params={"prior_state": lc.PENDING}, request_id=ctx.request_id))
-            created.append(instance_id)
-        response = {"InstanceIdSet": created}
-        common.remember(conn, ctx.account.id, "RunInstances", req.ClientToken, response)
-    return response, op_ids
+        network.assign_wan_ip(conn, instance_id)
+        op_ids.append(insert_operation(conn, account_id=account_id, resource_id=instance_id, action=action,
+                                       steps=[LAUNCH], params={"prior_state": lc.PENDING}, request_id=request_id))
+        created.append(instance_id)
+    return created, op_ids
