@@ -37,6 +37,7 @@ def serve(
     clb_network: str = typer.Option(None, help="First loopback address for load balancer VIPs [default: 127.32.0.0]."),
     drain_seconds: float = typer.Option(None, help="Drain CLB targets before planned stops, seconds [default: 0 = off]."),
     clb_time_scale: float = typer.Option(None, help="Multiply health-check intervals/timeouts by this [default: 1]."),
+    as_interval: float = typer.Option(None, help="Seconds between Auto Scaling passes [default: 1]."),
     keep_guests_running: bool = typer.Option(False, help="Leave guests running when the server stops."),
     log_level: str = typer.Option("info", help="Log level."),
 ) -> None:
@@ -51,7 +52,8 @@ def serve(
                              boot_seconds=boot_seconds, shutdown_seconds=shutdown_seconds,
                              soft_stop_timeout=soft_stop_timeout, guest_network=guest_network,
                              async_op_seconds=async_op_seconds, sim_bytes_per_gib=sim_bytes_per_gib,
-                             clb_network=clb_network, drain_seconds=drain_seconds, clb_time_scale=clb_time_scale)
+                             clb_network=clb_network, drain_seconds=drain_seconds, clb_time_scale=clb_time_scale,
+                             as_interval=as_interval)
     raise_fd_limit()
     cloud = Cloud.open(settings)
     account = accounts.ensure_default(cloud.store, settings.data_dir)

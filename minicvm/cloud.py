@@ -11,6 +11,7 @@ from minicvm.dataplane.control import ClbController
 from minicvm.drivers.base import Driver
 from minicvm.engine.events import Bus
 from minicvm.engine.runner import Runner
+from minicvm.engine.scaling.reconciler import Reconciler
 from minicvm.store.db import Store, migrate
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,13 @@ class Cloud:
     bus: Bus = field(default_factory=Bus)
     runner: Runner = field(init=False)
     clb: ClbController = field(init=False)
+    scaler: Reconciler = field(init=False)
 
     def __post_init__(self) -> None:
         self.runner = Runner(self)
         self.driver.on_guest_off = self.runner.guest_went_off
         self.clb = ClbController(self)
+        self.scaler = Reconciler(self)
 
     @classmethod
     def open(cls, settings: Settings) -> Cloud:
@@ -53,8 +56,10 @@ class Cloud:
     async def start(self) -> None:
         await self.runner.recover()
         await self.clb.sync()
+        self.scaler.start()
 
     async def stop(self, keep_running: bool = False) -> None:
+        await self.scaler.stop()
         await self.runner.cancel_all()
         await self.clb.close()
         await self.driver.close(keep_running)

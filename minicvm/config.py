@@ -38,6 +38,8 @@ class Settings:
     # Health-check intervals and timeouts are multiplied by this (tests shrink it; the API keeps
     # Tencent's documented ranges).
     clb_time_scale: float = 1.0
+    # How often Auto Scaling looks at its groups when nothing wakes it earlier (seconds).
+    as_interval: float = 1.0
     # How many bytes a simulated disk holds per GiB of its size (tests shrink it to fill disks fast).
     sim_bytes_per_gib: int = 1 << 30
     max_body_bytes: int = 1 << 20

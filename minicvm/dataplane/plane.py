@@ -128,6 +128,16 @@ class ListenerRuntime:
 
 
 class DataPlane:
+    """Notes for the control plane:
+    - `on_health_change` runs synchronously on the loop, inside a checker task: record or schedule,
+      never block. It fires for every status change of a live member, including Unknown -> Alive at
+      start and -> Close / -> Unknown when a pool's health switch is turned off / on.
+    - A listener that cannot be bound (port taken by another listener or process, a port below 1024
+      without CAP_NET_BIND_SERVICE, an address that is not local) surfaces as ApplyError.failures
+      [listener_id] (the OSError, errno intact) after the rest has been applied; it is not served and
+      `health` reports "Unknown" for its targets until a later `apply` binds it.
+    - Drained instances are never used, not even by fail-open; weight 0 likewise."""
+
     def __init__(self, on_health_change: HealthCallback | None = None) -> None:
         self._on_health_change = on_health_change
         self._listeners: dict[str, ListenerRuntime] = {}
@@ -263,7 +273,8 @@ class DataPlane:
 
     def undrain(self, instance_id: str, rejoin_after_health: bool) -> None:
         """Back into rotation: at once, or (`rejoin_after_health` and checks enabled) only after
-        healthy_threshold consecutive successful probes counted from now."""
+        healthy_threshold consecutive successful probes counted from now. Health still rules: a
+        target the checker sees as Dead stays out either way until it is Alive again."""
         self._draining.discard(instance_id)
         for runtime in self._listeners.values():
             for pool in runtime.pools.values():

@@ -269,3 +269,71 @@ lb_targets = sa.Table(
     sa.Column("created_time", UtcDateTime, nullable=False),
     sa.UniqueConstraint("listener_id", "location_id", "instance_id", "port"),
 )
+
+# Auto Scaling. A launch configuration keeps the instance spec as the API gave it (validated);
+# groups keep their settings; membership rows carry the AS life-cycle and health of each instance.
+launch_configurations = sa.Table(
+    "launch_configurations",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False, unique=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(60), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, default=1),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.Column("updated_time", UtcDateTime, nullable=False),
+)
+
+scaling_groups = sa.Table(
+    "scaling_groups",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False, unique=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(60), nullable=False),
+    sa.Column("launch_configuration_id", sa.String(32), nullable=False),
+    sa.Column("min_size", sa.Integer, nullable=False),
+    sa.Column("max_size", sa.Integer, nullable=False),
+    sa.Column("desired", sa.Integer, nullable=False),
+    sa.Column("settings", sa.JSON, nullable=False),  # VPC, subnets, LBs, health, policies, tags
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+)
+
+group_instances = sa.Table(
+    "group_instances",
+    metadata,
+    sa.Column("instance_id", sa.String(32), primary_key=True),
+    sa.Column("group_id", sa.String(32), nullable=False, index=True),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("launch_configuration_id", sa.String(32), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, default=1),
+    sa.Column("creation_type", sa.String(20), nullable=False),  # AUTO_CREATION | MANUAL_ATTACHING
+    sa.Column("life_cycle_state", sa.String(24), nullable=False),
+    sa.Column("health_status", sa.String(32), nullable=False),
+    sa.Column("protected", sa.Boolean, nullable=False, default=False),
+    sa.Column("activity_id", sa.String(32)),  # the activity that is moving it now
+    sa.Column("unreachable_count", sa.Integer, nullable=False, default=0),
+    sa.Column("in_service_time", UtcDateTime),
+    sa.Column("added_time", UtcDateTime, nullable=False),
+)
+
+scaling_activities = sa.Table(
+    "scaling_activities",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False, unique=True),
+    sa.Column("group_id", sa.String(32), nullable=False, index=True),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("activity_type", sa.String(40), nullable=False),
+    sa.Column("status_code", sa.String(24), nullable=False),
+    sa.Column("status_message", sa.Text, nullable=False, default=""),
+    sa.Column("cause", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("instances", sa.JSON, nullable=False),  # [{InstanceId, InstanceStatus}]
+    sa.Column("start_time", UtcDateTime, nullable=False),
+    sa.Column("end_time", UtcDateTime),
+)

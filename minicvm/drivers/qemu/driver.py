@@ -24,6 +24,8 @@ from minicvm.drivers.qemu.resources import MemoryBudget, footprint_mib, guest_me
 # ext4 needs room for its metadata and journal: a scaled-down GiB is never smaller than this.
 MIN_BYTES_PER_GIB = 16 << 20
 CLOSE_SOFT_SECONDS = 2.0
+PROBE_INTERVAL = 0.05  # seconds between boot probes of the guest agent
+MAX_PROBES = 8  # in flight at once
 
 
 class QemuDriver:
@@ -159,19 +161,35 @@ class QemuDriver:
         return vm
 
     async def _wait_for_guest(self, vm: Vm, spec: GuestSpec) -> None:
+        """Until the agent answers `GET /` as this instance. Probes overlap: QEMU's forwarding accepts a
+        connection before the guest's network is up, and a SYN it sends then is only retried seconds
+        later, so one probe at a time would notice a ready guest late."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.boot_timeout
-        while True:
-            if not vm.alive():
-                raise GuestError(self._death_message(vm, spec))
-            facts = await agent_client.describe(spec.host, spec.port, timeout=2.0)
-            if facts is not None and facts.get("InstanceId") == spec.instance_id:
-                return
-            if loop.time() >= deadline:
-                console = log_tail(vm.state_dir, "console.log")
-                raise GuestError(f"the guest {spec.instance_id} did not answer on {spec.host}:{spec.port} within "
-                                 f"{self.boot_timeout:g} s" + (f" (console: {console})" if console else ""))
-            await asyncio.sleep(0.05)
+        probes: set[asyncio.Task[dict[str, object] | None]] = set()
+        last_probe = 0.0
+        try:
+            while True:
+                if not vm.alive():
+                    raise GuestError(self._death_message(vm, spec))
+                if loop.time() >= deadline:
+                    console = log_tail(vm.state_dir, "console.log")
+                    raise GuestError(f"the guest {spec.instance_id} did not answer on {spec.host}:{spec.port} "
+                                     f"within {self.boot_timeout:g} s" + (f" (console: {console})" if console else ""))
+                if len(probes) < MAX_PROBES and loop.time() - last_probe >= PROBE_INTERVAL:
+                    last_probe = loop.time()
+                    probes.add(asyncio.create_task(agent_client.describe(spec.host, spec.port, timeout=3.0)))
+                if not probes:
+                    await asyncio.sleep(PROBE_INTERVAL)
+                    continue
+                done, probes = await asyncio.wait(probes, timeout=PROBE_INTERVAL,
+                                                  return_when=asyncio.FIRST_COMPLETED)
+                if any((t.result() or {}).get("InstanceId") == spec.instance_id for t in done):
+                    return
+        finally:
+            for task in probes:
+                task.cancel()
+            await asyncio.gather(*probes, return_exceptions=True)
 
     @staticmethod
     def _death_message(vm: Vm, spec: GuestSpec) -> str:

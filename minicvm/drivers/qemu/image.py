@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gzip
 import hashlib
+import lzma
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -26,7 +29,8 @@ KERNEL_META_PACKAGE = "linux-image-cloud-amd64"
 # What the guest loads, in any order: module_closure() adds the dependencies and sorts them.
 GUEST_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "qemu_fw_cfg", "evdev", "button")
 # Bump when the layout of the image changes in a way the sources' digest does not show.
-IMAGE_FORMAT = "1"
+IMAGE_FORMAT = "2"
+KERNEL_LAYOUT = "2"  # the kernel cache: kernel-v<N>/{boot-kernel, modules/, version}
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 
 
@@ -40,7 +44,8 @@ class GuestImage:
 
     @property
     def kernel(self) -> Path:
-        return self.directory / "vmlinuz"
+        """An uncompressed vmlinux with a PVH entry point when the kernel has one, else the bzImage."""
+        return self.directory / f"kernel-v{KERNEL_LAYOUT}" / "boot-kernel"
 
     @property
     def initrd(self) -> Path:
@@ -111,18 +116,19 @@ def build(directory: Path) -> GuestImage:
         _populate_root(root, kernel_dir, version, tmp)
         initrd = tmp / "initrd.img"
         _pack(root, initrd)
-        shutil.copyfile(kernel_dir / "vmlinuz", tmp / "vmlinuz")
-        (tmp / "vmlinuz").replace(directory / "vmlinuz")
         initrd.replace(directory / "initrd.img")
         (directory / "stamp").write_text(sources_digest() + "\n")
     return GuestImage(directory)
 
 
 def _kernel(directory: Path) -> Path:
-    """vmlinuz + modules of the current linux-image-cloud-amd64, fetched once and kept."""
-    kernel_dir = directory / "kernel"
+    """Boot kernel + modules of the current linux-image-cloud-amd64, fetched once and kept."""
+    kernel_dir = directory / f"kernel-v{KERNEL_LAYOUT}"
     if (kernel_dir / "version").is_file():
         return kernel_dir
+    for stale in directory.glob("kernel*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     depends = _run(["apt-cache", "depends", KERNEL_META_PACKAGE]).stdout.decode()
     package = next((line.split(":", 1)[1].strip() for line in depends.splitlines()
                     if line.strip().startswith("Depends:") and "linux-image-" in line), None)
@@ -145,7 +151,13 @@ def _kernel(directory: Path) -> Path:
                             if p.is_dir())
         staged = tmp / "kernel"
         (staged / "modules").mkdir(parents=True)
-        shutil.copyfile(vmlinuz[0], staged / "vmlinuz")
+        config = extracted / "boot" / f"config-{version}"
+        pvh = config.is_file() and "CONFIG_PVH=y" in config.read_text(errors="replace").splitlines()
+        vmlinux = _decompress_bzimage(vmlinuz[0].read_bytes()) if pvh else None
+        if vmlinux is not None:
+            (staged / "boot-kernel").write_bytes(vmlinux)
+        else:
+            shutil.copyfile(vmlinuz[0], staged / "boot-kernel")
         order = module_closure(modules_root, GUEST_MODULES)
         for path in order:
             shutil.copyfile(path, staged / "modules" / path.name)
@@ -154,6 +166,33 @@ def _kernel(directory: Path) -> Path:
         shutil.rmtree(kernel_dir, ignore_errors=True)
         staged.rename(kernel_dir)
     return kernel_dir
+
+
+def _decompress_bzimage(bzimage: bytes) -> bytes | None:
+    """The vmlinux inside a bzImage. QEMU boots it through its PVH entry point, which skips the
+    decompressor and saves ~0.4 s of emulated CPU per boot under TCG. None if it cannot be had."""
+    if bzimage[0x202:0x206] != b"HdrS":
+        return None
+    setup_sectors = bzimage[0x1F1] or 4
+    payload_offset, payload_length = struct.unpack_from("<II", bzimage, 0x248)
+    start = (setup_sectors + 1) * 512 + payload_offset
+    payload = bzimage[start:start + payload_length]
+    # Except for gzip, the kernel build appends the uncompressed size (32-bit little endian).
+    (size,) = struct.unpack("<I", payload[-4:])
+    try:
+        if payload[:2] == b"\x1f\x8b":
+            data = gzip.decompress(payload)
+            size = len(data)
+        elif payload[:6] == b"\xfd7zXZ\x00":
+            data = lzma.decompress(payload[:-4])
+        elif payload[:4] in (b"\x02\x21\x4c\x18", b"\x28\xb5\x2f\xfd"):  # LZ4 legacy, zstd
+            tool = "lz4" if payload[0] == 0x02 else "zstd"
+            data = subprocess.run([tool, "-d", "-c"], input=payload[:-4], capture_output=True).stdout
+        else:
+            return None
+    except (OSError, ValueError, EOFError, lzma.LZMAError):
+        return None
+    return data if data[:4] == b"\x7fELF" and len(data) == size else None
 
 
 def _busybox() -> Path:

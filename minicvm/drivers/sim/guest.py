@@ -85,6 +85,7 @@ class Guest:
         self.server: asyncio.base_events.Server | None = None
         self.off = asyncio.Event()
         self.shutting_down = False
+        self.failing_health = False
 
     def _count_boot(self) -> int:
         meta = self.system_root / ".minicvm"
@@ -112,10 +113,7 @@ class Guest:
 
     def power_off(self) -> None:
         """Pull the plug: the listener and every open connection go at once, memory is lost."""
-        if self.server is not None:
-            self.server.close()
-            for proto in list(_GuestProtocol.live.get(id(self), ())):
-                proto.abort()
+        self._cut_network()
         self.memory.clear()
         if not self.off.is_set():
             self.off.set()
@@ -127,6 +125,25 @@ class Guest:
             return
         self.shutting_down = True
         asyncio.get_running_loop().call_later(shutdown_seconds, self.power_off)
+
+    def control(self, what: str) -> tuple[int, bytes, str]:
+        """Test hooks of the guest contract: make a running guest fail the way real ones do."""
+        if what == "unhealthy":
+            self.failing_health = True  # the application is broken: /healthz answers 503
+        elif what == "healthy":
+            self.failing_health = False
+        elif what == "unreachable":
+            # The network is gone but the OS runs on: nothing answers, the instance stays RUNNING.
+            asyncio.get_running_loop().call_soon(self._cut_network)
+        else:
+            return 404, b"unknown control\n", "text/plain"
+        return 204, b"", "text/plain"
+
+    def _cut_network(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            for proto in list(_GuestProtocol.live.get(id(self), ())):
+                proto.abort()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -152,7 +169,11 @@ class Guest:
         parts = urlsplit(target)
         path = parts.path
         if path == "/healthz":
-            return (200, b"ok\n", "text/plain") if not self.shutting_down else (503, b"shutting down\n", "text/plain")
+            if self.shutting_down or self.failing_health:
+                return 503, b"unhealthy\n", "text/plain"
+            return 200, b"ok\n", "text/plain"
+        if path.startswith("/control/") and method == "POST":
+            return self.control(path.removeprefix("/control/"))
         if path == "/" and method in ("GET", "HEAD"):
             return 200, json.dumps(self.describe()).encode(), "application/json"
         kind, _, key = path.lstrip("/").partition("/")

@@ -1,0 +1,1 @@
+"""Auto Scaling's engine side: activities, group membership and the reconciler."""
