@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 
 from minicvm.dataplane import (
     ALIVE,
@@ -43,7 +44,9 @@ def run(coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
     async def bounded() -> Any:
         return await asyncio.wait_for(coro, timeout)
 
-    return asyncio.run(bounded())
+    # The server runs the data plane on uvloop, whose transports differ in small ways: test on it.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(bounded())
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The TCP listener: one backend connection per client connection, bytes spliced both ways.
 
-The client is not read until the backend has accepted, so nothing needs buffering; half-closes are
+The client is not read until the backend has accepted (uvloop may still deliver the first bytes: those
+are held until then); half-closes are
 passed on (a client's FIN becomes a FIN to the backend and vice versa), and a reset on one side
 becomes a reset on the other. A backend that refuses means the client connection is reset."""
 
@@ -67,6 +68,7 @@ class TcpFrontend(asyncio.Protocol):
         self.peer: TcpBackend | None = None
         self.closed = False
         self.eof = False
+        self.early = bytearray()  # bytes that arrived before the backend connection was up
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -98,17 +100,30 @@ class TcpFrontend(asyncio.Protocol):
         self.peer = peer
         if self.closed:
             peer.transport.close()
-        else:
-            self.transport.resume_reading()
+            return
+        if self.early:
+            peer.transport.write(bytes(self.early))
+            self.early.clear()
+        if self.eof:
+            if peer.transport.can_write_eof():
+                peer.transport.write_eof()
+            return
+        self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         if self.peer is not None:
             self.peer.transport.write(data)
+        else:
+            # uvloop starts reading after connection_made, so pausing there can be too late.
+            self.early += data
+            self.transport.pause_reading()
 
     def eof_received(self) -> bool:
         self.eof = True
         peer = self.peer
-        if peer is None or peer.transport.is_closing():
+        if peer is None:
+            return True  # keep the connection half-open; the FIN is passed on once the backend is up
+        if peer.transport.is_closing():
             return False
         if peer.transport.can_write_eof():
             peer.transport.write_eof()
