@@ -312,3 +312,21 @@ def test_clb_errors_and_tasks(capi: Api) -> None:
     capi.wait_gone(ids)
     capi.wait(lambda: not clb(capi, "DescribeTargets", LoadBalancerId=lb)["Listeners"][0]["Rules"][0]["Targets"])
     clb(capi, "DeleteLoadBalancer", LoadBalancerIds=[lb])
+
+
+def test_drain_is_per_load_balancer(capi: Api) -> None:
+    # Behind two load balancers, only the one tagged for drain drains; the other behaves as the seed says.
+    ids = capi.run(2)
+    drained = Balancer(capi, ids, check=NO_CHECK, tags=[{"TagKey": "minicvm:drain-seconds", "TagValue": "5"}])
+    plain = Balancer(capi, ids, check=NO_CHECK, port=8001)
+    with load(f"http://{drained.vip}:{drained.port}/") as on_drained:
+        time.sleep(0.2)
+        capi.cvm("StopInstances", InstanceIds=ids[:1], StopType="HARD")
+        capi.wait_state(ids[:1], "STOPPED")
+        time.sleep(0.2)
+    assert failures(on_drained) == 0, on_drained
+    with httpx.Client() as client:
+        codes = Counter(client.get(f"http://{plain.vip}:{plain.port}/").status_code for _ in range(10))
+    assert codes[502] == 5 and codes[200] == 5
+    drained.delete()
+    plain.delete()

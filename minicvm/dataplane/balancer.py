@@ -79,7 +79,8 @@ class Pool:
         self.all_dead_policy = all_dead_policy
         self._on_change = on_change
         self.on_drained = on_drained
-        self._draining = draining  # the data plane's set of drained instance ids, shared
+        self._draining = draining  # the data plane's drained keys ("<lb>/<instance>"), shared
+        self.lb_id = ""
         self.members: dict[str, Member] = {}
         self.candidates: list[Member] = []
         self._cumulative: list[int] = []
@@ -92,7 +93,7 @@ class Pool:
 
     def new_member(self, backend: Backend) -> Member:
         status = UNKNOWN if self.checks_enabled else CLOSE
-        return Member(backend, self, status, backend.instance_id in self._draining)
+        return Member(backend, self, status, f"{self.lb_id}/{backend.instance_id}" in self._draining)
 
     def set_backends(self, backends: tuple[Backend, ...]) -> tuple[list[Member], list[Member]]:
         """Keep members whose key and address are unchanged (health history survives a weight

@@ -105,23 +105,26 @@ class ClbController:
 
     # -- planned stops ------------------------------------------------------------------------------
 
-    def _drain_seconds(self, instance_id: str) -> float:
+    def _drain_plan(self, instance_id: str) -> dict[str, float]:
+        """{load balancer: drain seconds} for the load balancers of this instance that drain."""
         with self.cloud.store.read() as conn:
-            tags = conn.execute(sa.select(load_balancers.c.tags).where(load_balancers.c.id.in_(
-                sa.select(lb_targets.c.lb_id).where(lb_targets.c.instance_id == instance_id)))).scalars().all()
+            rows = conn.execute(sa.select(load_balancers.c.id, load_balancers.c.tags).where(load_balancers.c.id.in_(
+                sa.select(lb_targets.c.lb_id).where(lb_targets.c.instance_id == instance_id)))).all()
         default = self.cloud.settings.drain_seconds
-        return max((drain_seconds_of(list(t), default) for t in tags), default=0.0)
+        plan = {r.id: drain_seconds_of(list(r.tags), default) for r in rows}
+        return {lb: seconds for lb, seconds in plan.items() if seconds > 0}
 
     async def before_power_off(self, inst: Any, action: str) -> None:
         """Take the instance out of rotation and let in-flight requests finish before its guest goes
         down — only where drain is switched on; otherwise it behaves as the seed says."""
-        seconds = self._drain_seconds(inst.id)
-        if seconds <= 0:
+        plan = self._drain_plan(inst.id)
+        if not plan:
             return
+        seconds = max(plan.values())
         self._log(inst.account_id, inst.id, "ClbDrainStarted",
                   f"{action}: taken out of load balancer rotation; waiting up to {seconds:g}s for requests in flight")
         started = asyncio.get_running_loop().time()
-        await self.plane.drain(inst.id, seconds)
+        await self.plane.drain(inst.id, seconds, lb_ids=set(plan))
         self._drained.add(inst.id)
         took = asyncio.get_running_loop().time() - started
         self._log(inst.account_id, inst.id, "ClbDrained", f"drained in {took:.2f}s; the guest is shut down next")

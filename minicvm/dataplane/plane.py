@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
 from minicvm.dataplane.balancer import HealthCallback, Member, Pool
@@ -70,6 +70,7 @@ class ListenerRuntime:
             if pool is None:
                 pool = Pool(config.listener_id, location_id, scheduler, None, config.all_dead_policy,
                             plane._health_changed, plane._member_drained, plane._draining)
+            pool.lb_id = config.lb_id
             restart = pool.health != health or pool.check_domain != domain
             pool.scheduler = scheduler
             pool.all_dead_policy = config.all_dead_policy
@@ -239,25 +240,29 @@ class DataPlane:
 
     # -- draining -----------------------------------------------------------------------------------
 
-    def _members_of(self, instance_id: str) -> list[Member]:
-        return [m for runtime in self._listeners.values() for pool in runtime.pools.values()
-                for m in pool.members.values() if m.backend.instance_id == instance_id]
+    def _pools(self, lb_ids: Collection[str] | None) -> list[Pool]:
+        return [pool for runtime in self._listeners.values() if lb_ids is None or runtime.config.lb_id in lb_ids
+                for pool in runtime.pools.values()]
 
-    async def drain(self, instance_id: str, timeout: float) -> None:
-        """Out of rotation everywhere at once (no new requests, no new TCP connections), then wait
-        for its in-flight requests / connections to finish, at most `timeout` seconds. Idle pooled
-        connections to it are closed afterwards. It stays out until `undrain`."""
-        self._draining.add(instance_id)
-        for runtime in self._listeners.values():
-            for pool in runtime.pools.values():
-                pool.set_draining(instance_id, True, False)
+    def _members_of(self, instance_id: str, lb_ids: Collection[str] | None = None) -> list[Member]:
+        return [m for pool in self._pools(lb_ids) for m in pool.members.values() if m.backend.instance_id == instance_id]
+
+    async def drain(self, instance_id: str, timeout: float, lb_ids: Collection[str] | None = None) -> None:
+        """Out of rotation at once on every listener of the given load balancers (all of them if None):
+        no new requests, no new TCP connections. Then wait for its in-flight requests / connections
+        there to finish, at most `timeout` seconds. Idle pooled connections to it are closed
+        afterwards. It stays out until `undrain`."""
+        lbs = set(lb_ids) if lb_ids is not None else {r.config.lb_id for r in self._listeners.values()}
+        self._draining.update(f"{lb}/{instance_id}" for lb in lbs)
+        for pool in self._pools(lbs):
+            pool.set_draining(instance_id, True, False)
         event = self._drain_events.setdefault(instance_id, asyncio.Event())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
             while True:
                 event.clear()
-                if not any(m.active for m in self._members_of(instance_id)):
+                if not any(m.active for m in self._members_of(instance_id, lbs)):
                     break
                 try:
                     async with asyncio.timeout_at(deadline):
@@ -268,20 +273,21 @@ class DataPlane:
         finally:
             if self._drain_events.get(instance_id) is event:
                 del self._drain_events[instance_id]
-        addrs = {(m.backend.host, m.backend.port) for m in self._members_of(instance_id)}
+        addrs = {(m.backend.host, m.backend.port) for m in self._members_of(instance_id, lbs)}
         self.upstreams.close(addrs)
 
     def undrain(self, instance_id: str, rejoin_after_health: bool) -> None:
-        """Back into rotation: at once, or (`rejoin_after_health` and checks enabled) only after
-        healthy_threshold consecutive successful probes counted from now. Health still rules: a
-        target the checker sees as Dead stays out either way until it is Alive again."""
-        self._draining.discard(instance_id)
-        for runtime in self._listeners.values():
-            for pool in runtime.pools.values():
-                pool.set_draining(instance_id, False, rejoin_after_health)
+        """Back into rotation everywhere it was drained: at once, or (`rejoin_after_health` and checks
+        enabled) only after healthy_threshold consecutive successful probes counted from now. Health
+        still rules: a target the checker sees as Dead stays out either way until it is Alive again."""
+        keys = {k for k in self._draining if k.endswith(f"/{instance_id}")}
+        self._draining -= keys
+        for pool in self._pools({k.split("/", 1)[0] for k in keys}):
+            pool.set_draining(instance_id, False, rejoin_after_health)
 
     def draining(self) -> set[str]:
-        return set(self._draining)
+        """Instance ids drained on at least one load balancer."""
+        return {k.split("/", 1)[1] for k in self._draining}
 
     # -- internals ----------------------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ class QemuDriver:
         self._prepare_lock = asyncio.Lock()
         self._start_locks: dict[str, asyncio.Lock] = {}
         self._reserved: dict[str, int] = {}  # memory promised to guests that are being started
+        self._died: list[str] = []  # guests found powered off without minicvm asking
 
     # ---- disks ------------------------------------------------------------------------------
 
@@ -228,20 +229,31 @@ class QemuDriver:
             await vm.wait_exit(5.0)
         self._forget(vm)
 
-    def _forget(self, vm: Vm) -> None:
+    def _forget(self, vm: Vm, unexpected: bool = False) -> None:
         if vm.popen is not None:
             vm.popen.poll()
         vm.remove_runtime_files()
         if self.vms.get(vm.instance_id) is vm:
             del self.vms[vm.instance_id]
+            if unexpected:
+                self._died.append(vm.instance_id)
 
     async def power_state(self, instance_id: str) -> PowerState:
         vm = self.vms.get(instance_id)
         if vm is not None and vm.alive():
             return PowerState.RUNNING
         if vm is not None:
-            self._forget(vm)  # it powered off by itself (or died): tidy up after it
+            self._forget(vm, unexpected=True)  # it powered off by itself (or died): tidy up after it
         return PowerState.OFF
+
+    async def poll_unexpected_stops(self) -> list[str]:
+        """Instances whose guest powered off or died without being asked to (since the last call).
+        Cheap (a /proc read per VM): the engine can call it every second or so."""
+        for vm in list(self.vms.values()):
+            if not vm.alive():
+                self._forget(vm, unexpected=True)
+        died, self._died = self._died, []
+        return died
 
     # ---- changes while stopped --------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from minicvm.drivers.qemu.kmod import module_closure
+from minicvm.drivers.qemu.kmod import module_closure, strip_signature
 
 GUEST_SOURCES = Path(__file__).parent / "guest"
 KERNEL_META_PACKAGE = "linux-image-cloud-amd64"
@@ -220,7 +220,8 @@ def _populate_root(root: Path, kernel_dir: Path, version: str, tmp: Path) -> Non
         shutil.copyfile(GUEST_SOURCES / source, root / target)
         (root / target).chmod(0o755)
     for module in (kernel_dir / "modules").iterdir():
-        shutil.copyfile(module, root / "lib" / "modules" / module.name)
+        content = module.read_bytes()
+        (root / "lib" / "modules" / module.name).write_bytes(strip_signature(content) if module.suffix == ".ko" else content)
     (root / "etc" / "kernel-version").write_text(version + "\n")
 
 

@@ -49,3 +49,16 @@ def module_closure(modules_root: Path, wanted: Iterable[str]) -> list[Path]:
     for name in wanted:
         visit(name, ())
     return ordered
+
+
+SIGNATURE_MARKER = b"~Module signature appended~\n"
+
+
+def strip_signature(module: bytes) -> bytes:
+    """The module without its appended signature: the guest kernel (which does not enforce
+    signatures) then skips an RSA verification per module, slow under TCG."""
+    if not module.endswith(SIGNATURE_MARKER):
+        return module
+    info_end = len(module) - len(SIGNATURE_MARKER)
+    (sig_len,) = struct.unpack(">I", module[info_end - 4:info_end])
+    return module[:info_end - 12 - sig_len]

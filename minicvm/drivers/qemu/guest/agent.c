@@ -197,7 +197,7 @@ static const struct disk *system_disk(void) {
 }
 
 static void disk_dir(const struct disk *d, char *out, size_t n) {
-    snprintf(out, n, DISKS_ROOT "/%s/data", d->id);
+    snprintf(out, n, DISKS_ROOT "/%.63s/data", d->id);
 }
 
 static long long used_bytes(const char *dir) {
@@ -253,7 +253,7 @@ static void describe(int head_only, int close_after) {
     char path[512];
     char *config = NULL;
     if (sys != NULL) {
-        snprintf(path, sizeof path, DISKS_ROOT "/%s/.minicvm/config.json", sys->id);
+        snprintf(path, sizeof path, DISKS_ROOT "/%.63s/.minicvm/config.json", sys->id);
         config = read_file(path, NULL);
     }
     put(&b, "{\"InstanceId\": ", 15);
@@ -500,6 +500,7 @@ static void serve_connection(void) {
             return;
         }
         long length = 0;
+        int expect_continue = 0;
         int close_after = !strcmp(version, "HTTP/1.0");
         while ((line = strtok_r(NULL, "\r\n", &save)) != NULL) {
             char *colon = strchr(line, ':');
@@ -514,6 +515,8 @@ static void serve_connection(void) {
                     respond_text(400, "bad content-length\n", 1);
                     return;
                 }
+            } else if (!strcasecmp(line, "Expect")) {
+                expect_continue = !strcasecmp(value, "100-continue");
             } else if (!strcasecmp(line, "Connection")) {
                 if (!strcasecmp(value, "close")) close_after = 1;
                 else if (!strcasecmp(value, "keep-alive")) close_after = 0;
@@ -523,6 +526,8 @@ static void serve_connection(void) {
             respond_text(413, "body too large\n", 1);
             return;
         }
+        if (expect_continue && length > 0) /* curl waits a second for this before a large body */
+            write_all(conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
         char *query = strchr(target, '?');
         if (query) *query++ = 0;
         char *hash = strchr(query ? query : target, '#');
@@ -546,7 +551,7 @@ static void load_boot_count(void) {
     const struct disk *sys = system_disk();
     if (sys == NULL) return;
     char path[512];
-    snprintf(path, sizeof path, DISKS_ROOT "/%s/.minicvm/boot_count", sys->id);
+    snprintf(path, sizeof path, DISKS_ROOT "/%.63s/.minicvm/boot_count", sys->id);
     char *text = read_file(path, NULL);
     if (text) boot_count = atol(text);
     free(text);
