@@ -58,6 +58,18 @@ def by_secret_id(store: Store, secret_id: str) -> Account | None:
     return _row(row) if row else None
 
 
+def by_id(store: Store, account_id: int) -> Account | None:
+    with store.read() as conn:
+        row = conn.execute(sa.select(accounts).where(accounts.c.id == account_id)).first()
+    return _row(row) if row else None
+
+
+def set_console_password(store: Store, name: str, password_hash: str) -> bool:
+    with store.write() as conn:
+        result = conn.execute(accounts.update().where(accounts.c.name == name).values(console_password_hash=password_hash))
+    return result.rowcount == 1
+
+
 def by_name(store: Store, name: str) -> Account | None:
     with store.read() as conn:
         row = conn.execute(sa.select(accounts).where(accounts.c.name == name)).first()

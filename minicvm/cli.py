@@ -90,6 +90,26 @@ def accounts_create(name: str, data_dir: Path = DataDir, database_url: str = Dat
     console.print(f"AppId:     {account.app_id}\nSecretId:  {account.secret_id}\nSecretKey: {account.secret_key}")
 
 
+@accounts_app.command("set-password")
+def accounts_set_password(
+    name: str,
+    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
+                                 help="The console password (at least 8 characters)."),
+    data_dir: Path = DataDir,
+    database_url: str = DatabaseUrl,
+) -> None:
+    """Set the console password of an account (the console also accepts its SecretId/SecretKey)."""
+    from minicvm.domain.passwords import hash_password
+
+    if len(password) < 8:
+        console.print("[red]the password must be at least 8 characters[/red]")
+        raise typer.Exit(1)
+    if not accounts.set_console_password(_store(data_dir, database_url), name, hash_password(password)):
+        console.print(f"[red]no account named {name!r}[/red]")
+        raise typer.Exit(1)
+    console.print(f"console password set for {name}")
+
+
 @accounts_app.command("list")
 def accounts_list(data_dir: Path = DataDir, database_url: str = DatabaseUrl) -> None:
     """List accounts with their AppId and SecretId."""

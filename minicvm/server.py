@@ -15,6 +15,7 @@ from starlette.routing import Route
 from minicvm import services
 from minicvm.api.app import ApiEndpoint
 from minicvm.cloud import Cloud
+from minicvm.console.routes import routes as console_routes
 from minicvm.metrics import render
 
 log = logging.getLogger(__name__)
@@ -49,5 +50,6 @@ def build_app(cloud: Cloud, keep_guests_running: bool = False) -> Starlette:
         Route("/", api.handle, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
         Route("/healthz", healthz),
         Route("/metrics", metrics),
+        *console_routes(cloud),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

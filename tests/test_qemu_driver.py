@@ -223,10 +223,13 @@ def test_restart_readopts_running_guests_and_sees_them_die(image_dir: Path, tmp_
             vm = second.vms[spec.instance_id]
             os.kill(vm.pid, signal.SIGKILL)  # the guest dies by itself
             deadline = time.monotonic() + 5
-            while await second.power_state(spec.instance_id) is PowerState.RUNNING:
+            while not (died := await second.poll_unexpected_stops()):
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.05)
+            assert died == [spec.instance_id]
+            assert await second.power_state(spec.instance_id) is PowerState.OFF
             assert not vm.pid_file.exists() and not vm.qmp_socket.exists()
+            assert await second.poll_unexpected_stops() == []
         finally:
             await second.close()
 

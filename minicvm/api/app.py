@@ -19,7 +19,7 @@ from minicvm.api import params, signing
 from minicvm.cloud import Cloud
 from minicvm.domain.catalog import REGIONS
 from minicvm.errors import ApiError
-from minicvm.services.context import Context
+from minicvm.services.dispatch import find_action, invoke
 from minicvm.services.registry import SERVICES
 
 log = logging.getLogger(__name__)
@@ -97,14 +97,10 @@ class ApiEndpoint:
         )
 
         service = SERVICES.get(credential.service)
-        if service is None:
-            raise ApiError("NoSuchProduct", f"The product `{credential.service}` does not exist here.")
         action_name = headers.get("x-tc-action", "")
-        action = service.actions.get(action_name)
-        if action is None:
-            raise ApiError("InvalidAction", f"The action `{action_name}` does not exist for {service.name}.")
+        find_action(credential.service, action_name)
         version = headers.get("x-tc-version", "")
-        if version != service.version:
+        if service is not None and version != service.version:
             raise ApiError("NoSuchVersion",
                            f"The API version `{version}` does not exist for {service.name}; use {service.version}.")
         region = headers.get("x-tc-region", "")
@@ -113,13 +109,9 @@ class ApiEndpoint:
                 raise ApiError("MissingParameter", "The request is missing the required parameter `Region`.")
             if region not in REGIONS:
                 raise ApiError("UnsupportedRegion", f"The region `{region}` is not supported; see DescribeRegions.")
-
         if method == "POST":
             data = params.parse_json_body(body)
-            request_model = params.validate(action.model, data, strict=True)
         else:
             data = params.unflatten_query(parse_qsl(query, keep_blank_values=True))
-            request_model = params.validate(action.model, data, strict=False)
-        language = headers.get("x-tc-language", "en-US")
-        ctx = Context(self.cloud, account, region, request_id, language)
-        return await action.handler(ctx, request_model)
+        return await invoke(self.cloud, account, region, request_id, credential.service, action_name, data,
+                            strict=method == "POST", language=headers.get("x-tc-language", "en-US"))

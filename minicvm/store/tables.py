@@ -337,3 +337,14 @@ scaling_activities = sa.Table(
     sa.Column("start_time", UtcDateTime, nullable=False),
     sa.Column("end_time", UtcDateTime),
 )
+
+# Console sign-ins: server-side sessions, each with its own CSRF token.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.Column("expires_time", UtcDateTime, nullable=False),
+)

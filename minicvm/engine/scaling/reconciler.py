@@ -58,7 +58,10 @@ class Reconciler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def wake(self) -> None:
+    def wake(self, group_id: str | None = None) -> None:
+        """Look now. A user's change to a group also restarts launches that had stopped after failures."""
+        if group_id is not None:
+            self._creation_failures.pop(group_id, None)
         self._wake.set()
 
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -265,50 +268,56 @@ class Reconciler:
     # -- capacity -----------------------------------------------------------------------------------
 
     async def _capacity(self, group: Any) -> bool:
-        with self.cloud.store.read() as conn:
+        """Close the gap between desired and counted members. Decided and written in one write
+        transaction on fresh rows, so an API call changing the group meanwhile cannot make it act on
+        a stale desired capacity."""
+        op_ids: list[str] = []
+        lb_changed = False
+        with self.cloud.store.write() as conn:
+            group = conn.execute(sa.select(scaling_groups).where(scaling_groups.c.id == group.id)).first()
+            if group is None or not group.enabled:
+                return False
             members = list(conn.execute(sa.select(group_instances).where(group_instances.c.group_id == group.id)))
-        counted = [m for m in members if m.life_cycle_state in sc.COUNTED]
-        gap = group.desired - len(counted)
-        if gap > 0:
-            if self._creation_failures.get(group.id, 0) >= 5 and group.settings.get("RetryPolicy") != "IMMEDIATE_RETRY_FOREVER":
-                return False  # five launches in a row failed: wait for the user (IMMEDIATE_RETRY stops after 5)
-            return self._scale_out(group, members, gap)
-        if gap < 0:
-            return self._scale_in(group, counted, -gap)
-        return False
+            counted = [m for m in members if m.life_cycle_state in sc.COUNTED]
+            gap = group.desired - len(counted)
+            if gap > 0 and self._creation_failures.get(group.id, 0) < 5:
+                # IMMEDIATE_RETRY stops after five launches in a row failed; a user's change restarts it.
+                op_ids = self._scale_out(conn, group, members, gap)
+            elif gap < 0:
+                lb_changed = self._scale_in(conn, group, counted, -gap)
+        self.cloud.runner.submit(op_ids)
+        return lb_changed
 
-    def _scale_out(self, group: Any, members: list[Any], gap: int) -> bool:
+    def _scale_out(self, conn: sa.Connection, group: Any, members: list[Any], gap: int) -> list[str]:
         service = group.settings.get("ServiceSettings", {})
         op_ids: list[str] = []
-        with self.cloud.store.write() as conn:
-            if service.get("ScalingMode") == "WAKE_UP_STOPPED_SCALING":
-                sleeping = [m for m in members if m.life_cycle_state == sc.STOPPED][:gap]
-                if sleeping:
-                    act = activities.start(
-                        conn, group_id=group.id, account_id=group.account_id, activity_type="START_INSTANCES",
-                        cause="Scale out by waking stopped instances (ScalingMode WAKE_UP_STOPPED_SCALING).",
-                        description=f"Start {len(sleeping)} stopped instance(s).",
-                        instance_ids=[m.instance_id for m in sleeping])
-                    for m in sleeping:
-                        self._set(conn, m, life_cycle_state=sc.STARTING, activity_id=act)
-                    accepted = ops.accept(conn, account_id=group.account_id, region=group.region,
-                                          action="StartInstances", instance_ids=[m.instance_id for m in sleeping],
-                                          request_id=ids.new_request_id())
-                    op_ids += accepted.operation_ids
-                    gap -= len(sleeping)
-            count = min(gap, MAX_LAUNCH_PER_TICK)
-            if count > 0:
+        if service.get("ScalingMode") == "WAKE_UP_STOPPED_SCALING":
+            sleeping = [m for m in members if m.life_cycle_state == sc.STOPPED][:gap]
+            if sleeping:
                 act = activities.start(
-                    conn, group_id=group.id, account_id=group.account_id, activity_type="SCALE_OUT",
-                    cause="Activity was launched in response to a difference between desired capacity and actual "
-                          f"capacity, scale out {count} instance(s).",
-                    description=f"Launch {count} instance(s) to reach the desired capacity {group.desired}.",
-                    instance_ids=[])
-                op_ids += self._launch(conn, group, count, act)
-        self.cloud.runner.submit(op_ids)
-        return False
+                    conn, group_id=group.id, account_id=group.account_id, activity_type="START_INSTANCES",
+                    cause="Scale out by waking stopped instances (ScalingMode WAKE_UP_STOPPED_SCALING).",
+                    description=f"Start {len(sleeping)} stopped instance(s).",
+                    instance_ids=[m.instance_id for m in sleeping])
+                for m in sleeping:
+                    self._set(conn, m, life_cycle_state=sc.STARTING, activity_id=act)
+                accepted = ops.accept(conn, account_id=group.account_id, region=group.region,
+                                      action="StartInstances", instance_ids=[m.instance_id for m in sleeping],
+                                      request_id=ids.new_request_id())
+                op_ids += accepted.operation_ids
+                gap -= len(sleeping)
+        count = min(gap, MAX_LAUNCH_PER_TICK)
+        if count > 0:
+            act = activities.start(
+                conn, group_id=group.id, account_id=group.account_id, activity_type="SCALE_OUT",
+                cause="Activity was launched in response to a difference between desired capacity and actual "
+                      f"capacity, scale out {count} instance(s).",
+                description=f"Launch {count} instance(s) to reach the desired capacity {group.desired}.",
+                instance_ids=[])
+            op_ids += self._launch(conn, group, count, act)
+        return op_ids
 
-    def _scale_in(self, group: Any, counted: list[Any], surplus: int) -> bool:
+    def _scale_in(self, conn: sa.Connection, group: Any, counted: list[Any], surplus: int) -> bool:
         service = group.settings.get("ServiceSettings", {})
         policy = (group.settings.get("TerminationPolicies") or ["OLDEST_INSTANCE"])[0]
         candidates = [sc.Candidate(m.instance_id, as_utc(m.added_time), m.health_status == sc.HEALTHY, m.protected)
@@ -317,18 +326,17 @@ class Reconciler:
         if not victims:
             return False
         by_id = {m.instance_id: m for m in counted}
-        with self.cloud.store.write() as conn:
-            act = activities.start(
-                conn, group_id=group.id, account_id=group.account_id, activity_type="SCALE_IN",
-                cause="Activity was launched in response to a difference between desired capacity and actual "
-                      f"capacity, scale in {len(victims)} instance(s).",
-                description=f"Remove {len(victims)} instance(s) ({policy}) to reach the desired capacity {group.desired}.",
-                instance_ids=victims)
-            for instance_id in victims:
-                member = by_id[instance_id]
-                leaving = sc.TERMINATING if member.creation_type == "AUTO_CREATION" else sc.DETACHING
-                self._set(conn, member, life_cycle_state=leaving, activity_id=act)
-                membership.deregister(conn, group.settings, instance_id)
+        act = activities.start(
+            conn, group_id=group.id, account_id=group.account_id, activity_type="SCALE_IN",
+            cause="Activity was launched in response to a difference between desired capacity and actual "
+                  f"capacity, scale in {len(victims)} instance(s).",
+            description=f"Remove {len(victims)} instance(s) ({policy}) to reach the desired capacity {group.desired}.",
+            instance_ids=victims)
+        for instance_id in victims:
+            member = by_id[instance_id]
+            leaving = sc.TERMINATING if member.creation_type == "AUTO_CREATION" else sc.DETACHING
+            self._set(conn, member, life_cycle_state=leaving, activity_id=act)
+            membership.deregister(conn, group.settings, instance_id)
         return True
 
     def _launch(self, conn: sa.Connection, group: Any, count: int, activity_id: str) -> list[str]:

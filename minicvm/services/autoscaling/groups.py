@@ -46,8 +46,8 @@ def owned_group(conn: sa.Connection, ctx: Context, group_id: str) -> Any:
     return row
 
 
-def wake(ctx: Context) -> None:
-    ctx.cloud.scaler.wake()
+def wake(ctx: Context, group_id: str | None = None) -> None:
+    ctx.cloud.scaler.wake(group_id)
 
 
 def _sizes(min_size: int, max_size: int, desired: int) -> None:
@@ -294,7 +294,7 @@ async def modify_group(ctx: Context, req: m.ModifyAutoScalingGroup) -> dict[str,
                 raise ApiError("MissingParameter.InScenario", "Moving to another VPC needs new `SubnetIds`.")
         values["settings"] = _settings(conn, ctx, req, vpc_id, dict(row.settings))
         conn.execute(scaling_groups.update().where(scaling_groups.c.id == row.id).values(**values))
-    wake(ctx)
+    wake(ctx, row.id)
     return {}
 
 
@@ -309,7 +309,7 @@ async def modify_desired_capacity(ctx: Context, req: m.ModifyDesiredCapacity) ->
         _sizes(min_size, max_size, req.DesiredCapacity)
         conn.execute(scaling_groups.update().where(scaling_groups.c.id == row.id).values(
             desired=req.DesiredCapacity, min_size=min_size, max_size=max_size))
-    wake(ctx)
+    wake(ctx, row.id)
     return {}
 
 
@@ -318,7 +318,7 @@ async def enable_group(ctx: Context, req: m.GroupId) -> dict[str, Any]:
     with ctx.cloud.store.write() as conn:
         row = owned_group(conn, ctx, req.AutoScalingGroupId)
         conn.execute(scaling_groups.update().where(scaling_groups.c.id == row.id).values(enabled=True))
-    wake(ctx)
+    wake(ctx, row.id)
     return {}
 
 
