@@ -40,6 +40,19 @@ def owned_listener(conn: sa.Connection, ctx: Context, lb_id: str, listener_id: s
     return row
 
 
+def listeners_of(conn: sa.Connection, lb_id: str, listener_ids: list[str] | None, protocol: str | None,
+                 port: int | None) -> list[Any]:
+    """A load balancer's listeners, narrowed as DescribeListeners / DescribeTargets allow."""
+    where = [listeners.c.lb_id == lb_id]
+    if listener_ids:
+        where.append(listeners.c.id.in_(listener_ids))
+    if protocol:
+        where.append(listeners.c.protocol == protocol)
+    if port is not None:
+        where.append(listeners.c.port == port)
+    return list(conn.execute(sa.select(listeners).where(*where).order_by(listeners.c.seq)))
+
+
 def owned_rule(conn: sa.Connection, listener: Any, location_id: str | None, domain: str | None,
                url: str | None) -> Any:
     """An L7 rule by LocationId, or by Domain + Url."""

@@ -113,14 +113,7 @@ async def describe_listeners(ctx: Context, req: m.DescribeListeners) -> dict[str
         raise ApiError("InvalidParameterValue.Length", "At most 100 `ListenerIds`.")
     with ctx.cloud.store.read() as conn:
         lb = common.owned_lb(conn, ctx, req.LoadBalancerId)
-        where = [listeners.c.lb_id == lb.id]
-        if req.ListenerIds:
-            where.append(listeners.c.id.in_(req.ListenerIds))
-        if req.Protocol:
-            where.append(listeners.c.protocol == req.Protocol)
-        if req.Port is not None:
-            where.append(listeners.c.port == req.Port)
-        rows = list(conn.execute(sa.select(listeners).where(*where).order_by(listeners.c.seq)))
+        rows = common.listeners_of(conn, lb.id, req.ListenerIds, req.Protocol, req.Port)
         rules: dict[str, list[Any]] = {}
         for rule in conn.execute(sa.select(lb_rules).where(lb_rules.c.lb_id == lb.id).order_by(lb_rules.c.seq)):
             rules.setdefault(rule.listener_id, []).append(rule)

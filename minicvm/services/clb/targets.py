@@ -148,14 +148,7 @@ async def describe_targets(ctx: Context, req: m.DescribeTargets) -> dict[str, An
             raise ApiError("InvalidParameterValue.InvalidFilter", f"The filter `{f.Name}` is not supported.")
     with ctx.cloud.store.read() as conn:
         lb = common.owned_lb(conn, ctx, req.LoadBalancerId)
-        where = [listeners.c.lb_id == lb.id]
-        if req.ListenerIds:
-            where.append(listeners.c.id.in_(req.ListenerIds))
-        if req.Protocol:
-            where.append(listeners.c.protocol == req.Protocol)
-        if req.Port is not None:
-            where.append(listeners.c.port == req.Port)
-        rows = list(conn.execute(sa.select(listeners).where(*where).order_by(listeners.c.seq)))
+        rows = common.listeners_of(conn, lb.id, req.ListenerIds, req.Protocol, req.Port)
         targets = list(conn.execute(sa.select(lb_targets).where(lb_targets.c.lb_id == lb.id).order_by(lb_targets.c.seq)))
         rules = list(conn.execute(sa.select(lb_rules).where(lb_rules.c.lb_id == lb.id).order_by(lb_rules.c.seq)))
         insts = {r.id: r for r in conn.execute(sa.select(instances).where(
