@@ -27,7 +27,9 @@ def serve(
     port: int = typer.Option(None, help="Port to listen on [default: 4566]."),
     data_dir: Path = DataDir,
     database_url: str = DatabaseUrl,
-    driver: str = typer.Option(None, help="Hypervisor driver: sim [default: sim]."),
+    driver: str = typer.Option(None, help="Hypervisor driver: sim (in-process guests) | qemu (real VMs) [default: sim]."),
+    qemu_accel: str = typer.Option(None, help="qemu: kvm | tcg | auto (probe once per host) [default: auto]."),
+    qemu_memory_mib: int = typer.Option(None, help="qemu: memory budget for guests, MiB [default: 3/4 of RAM]."),
     boot_seconds: float = typer.Option(None, help="Simulated boot time [default: 1.0]."),
     shutdown_seconds: float = typer.Option(None, help="Simulated OS shutdown time [default: 0.5]."),
     soft_stop_timeout: float = typer.Option(None, help="How long a SOFT stop waits for the guest [default: 5]."),
@@ -53,7 +55,7 @@ def serve(
                              soft_stop_timeout=soft_stop_timeout, guest_network=guest_network,
                              async_op_seconds=async_op_seconds, sim_bytes_per_gib=sim_bytes_per_gib,
                              clb_network=clb_network, drain_seconds=drain_seconds, clb_time_scale=clb_time_scale,
-                             as_interval=as_interval)
+                             as_interval=as_interval, qemu_accel=qemu_accel, qemu_memory_mib=qemu_memory_mib)
     raise_fd_limit()
     cloud = Cloud.open(settings)
     account = accounts.ensure_default(cloud.store, settings.data_dir)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from minicvm.config import Settings
 from minicvm.dataplane.control import ClbController
@@ -23,7 +25,13 @@ def make_driver(settings: Settings) -> Driver:
 
         return SimDriver(settings.data_dir, settings.boot_seconds, settings.shutdown_seconds,
                          settings.sim_bytes_per_gib)
-    raise SystemExit(f"unknown driver {settings.driver!r} (available: sim)")
+    if settings.driver == "qemu":
+        from minicvm.drivers.qemu.driver import QemuDriver
+
+        return QemuDriver(settings.data_dir, image_dir=Path(settings.guest_image_dir) if settings.guest_image_dir else None,
+                          accel=settings.qemu_accel, memory_budget_mib=settings.qemu_memory_mib or None,
+                          bytes_per_gib=settings.qemu_bytes_per_gib, boot_timeout=settings.qemu_boot_timeout)
+    raise SystemExit(f"unknown driver {settings.driver!r} (available: sim, qemu)")
 
 
 @dataclass
@@ -35,6 +43,7 @@ class Cloud:
     runner: Runner = field(init=False)
     clb: ClbController = field(init=False)
     scaler: Reconciler = field(init=False)
+    _watch: asyncio.Task[None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.runner = Runner(self)
@@ -57,10 +66,15 @@ class Cloud:
         await self.runner.recover()
         await self.clb.sync()
         self.scaler.start()
+        self._watch = asyncio.get_running_loop().create_task(self.runner.watch_power())
 
     async def stop(self, keep_running: bool = False) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         await self.scaler.stop()
         await self.runner.cancel_all()
+        if not keep_running and getattr(self.driver, "guests_survive_restart", False):
+            self.runner.write_host_shutdown_marker()
         await self.clb.close()
         await self.driver.close(keep_running)
         self.store.dispose()

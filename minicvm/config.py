@@ -42,6 +42,13 @@ class Settings:
     as_interval: float = 1.0
     # How many bytes a simulated disk holds per GiB of its size (tests shrink it to fill disks fast).
     sim_bytes_per_gib: int = 1 << 30
+    # The qemu driver: where the guest image is cached ("" = <data-dir>/guest-image), kvm|tcg|auto,
+    # the memory budget for guests (0 = 3/4 of the host's), bytes per GiB of disk (≥ 16 MiB for ext4).
+    guest_image_dir: str = ""
+    qemu_accel: str = "auto"
+    qemu_memory_mib: int = 0
+    qemu_bytes_per_gib: int = 1 << 30
+    qemu_boot_timeout: float = 120.0
     max_body_bytes: int = 1 << 20
     signature_window: int = 300
     extra: dict[str, str] = field(default_factory=dict)

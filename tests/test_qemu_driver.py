@@ -22,12 +22,14 @@ import pytest
 
 from minicvm.domain.keys import fingerprint, generate
 from minicvm.drivers.base import DiskSpec, GuestError, GuestSpec, PowerState, StopMode, StoppedChanges
-from minicvm.drivers.qemu.driver import QemuDriver
+from minicvm.drivers.qemu.driver import QemuDriver, guest_config
 from minicvm.drivers.qemu.image import ImageError, default_image_dir, ensure_image
-from minicvm.drivers.qemu.resources import footprint_mib, guest_memory_mib
+from minicvm.drivers.qemu.process import qmp_socket_path
+from minicvm.drivers.qemu.resources import footprint_mib, guest_memory_mib, guest_vcpus
+from minicvm.drivers.sim.guest import Guest
 
 REPO = Path(__file__).resolve().parent.parent
-TOOLS = ("qemu-system-x86_64", "qemu-img", "e2cp", "e2mkdir", "mkfs.ext4", "resize2fs", "e2fsck", "gcc",
+TOOLS = ("qemu-system-x86_64", "e2cp", "e2mkdir", "mkfs.ext4", "resize2fs", "e2fsck", "gcc",
          "apt-get", "dpkg")
 MIB_PER_GIB = 16 << 20  # scaled-down disks: a "1 GiB" data disk is 16 MiB, quick to fill
 # Every test run gets its own slice of 127/8 so parallel runs and other suites never collide.
@@ -106,6 +108,20 @@ async def facts(client: httpx.AsyncClient, spec: GuestSpec) -> dict:
     return response.json()
 
 
+def test_sizing_sockets_and_guest_config(tmp_path: Path) -> None:
+    """No VM needed: the instance-type mapping, socket paths that fit sun_path, the guest's config."""
+    assert [guest_memory_mib(g) for g in (1, 2, 4, 16, 32)] == [80, 80, 128, 512, 1024]
+    assert [guest_vcpus(c, host_cpus=2) for c in (1, 2, 4, 8, 32)] == [1, 1, 1, 2, 2]
+    deep = tmp_path.joinpath(*["a-rather-long-directory-name"] * 4)
+    for root in (tmp_path / "d", deep):
+        path = qmp_socket_path(root, "ins-abcdefgh")
+        assert len(str(path)) <= 100 and path == qmp_socket_path(root, "ins-abcdefgh")
+    spec = make_spec("config", data_disk=True, user_data="minicvm_ignore_power_button: yes\n")
+    lines = guest_config(spec, {spec.disks[0].disk_id: 25}).splitlines()
+    assert "ignore_power_button=1" in lines and f"instance_id={spec.instance_id}" in lines
+    assert f"disk={spec.disks[0].disk_id} 25 1" in lines and f"disk={spec.disks[1].disk_id} 1 0" in lines
+
+
 def test_guest_contract_disk_survives_memory_does_not(image_dir: Path, tmp_path: Path) -> None:
     spec = make_spec("contract", data_disk=True)
     data_id = spec.disks[1].disk_id
@@ -115,6 +131,8 @@ def test_guest_contract_disk_survives_memory_does_not(image_dir: Path, tmp_path:
             await driver.start(spec)
             assert await driver.power_state(spec.instance_id) is PowerState.RUNNING
             first = await facts(client, spec)
+            sim_guest = Guest(spec, {d.disk_id: tmp_path / "sim" / d.disk_id for d in spec.disks}, 1 << 30)
+            assert first.keys() == sim_guest.describe().keys()  # the same guest contract as the sim
             assert first["InstanceId"] == spec.instance_id and first["Driver"] == "qemu"
             assert first["BootCount"] == 1 and first["CPU"] == 1 and first["MemoryGiB"] == 1
             assert first["HostName"] == "host-contract" and first["IgnorePowerButton"] is False

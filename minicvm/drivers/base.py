@@ -63,6 +63,8 @@ class GuestError(Exception):
 
 class Driver(Protocol):
     name: str
+    # Whether disks can be attached to / detached from a running guest.
+    hotplug_disks: bool
     # Set by the engine: called whenever a guest goes off, including on its own (a crash, or a
     # shutdown that outlived a SOFT stop's timeout), so the store can be told the truth.
     on_guest_off: Callable[[str], None] | None

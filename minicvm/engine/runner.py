@@ -4,8 +4,10 @@ outcome durably. On start-up it finishes whatever was left in flight (see recove
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PowerOffHook = Callable[[Any, str], Awaitable[None]]
+POWER_POLL_SECONDS = 1.0
 
 
 class StepFailed(Exception):
@@ -92,14 +95,41 @@ class Runner:
                        if r.id not in busy]
             specs = {r.id: build_spec(conn, r) for r in running}
         self.submit([r.id for r in pending])
+        shut_down_by_us = self._take_host_shutdown_marker()
         for inst in running:
             if await self.driver.power_state(inst.id) is PowerState.RUNNING:
                 continue
-            if getattr(self.driver, "guests_survive_restart", False):
+            if getattr(self.driver, "guests_survive_restart", False) and inst.id not in shut_down_by_us:
                 self._record_unexpected_stop(inst, "the guest was found powered off when minicvm started")
             else:
-                # Simulated guests live in this process: a server restart is a host reboot.
+                # Our own orderly stop (or sim guests, which live in this process): a host reboot.
                 asyncio.get_running_loop().create_task(self._reboot_after_host_restart(specs[inst.id]))
+
+    def _marker(self) -> Path:
+        return self.cloud.settings.data_dir / "host-shutdown.json"
+
+    def write_host_shutdown_marker(self) -> None:
+        """Before powering guests off at an orderly server stop, remember which were RUNNING, so the
+        next start boots them again instead of reporting that they died."""
+        with self.store.read() as conn:
+            running = list(conn.execute(sa.select(instances.c.id).where(instances.c.state == lc.RUNNING)).scalars())
+        self._marker().write_text(json.dumps(running))
+
+    def _take_host_shutdown_marker(self) -> set[str]:
+        try:
+            ids = set(json.loads(self._marker().read_text()))
+        except (FileNotFoundError, ValueError):
+            return set()
+        self._marker().unlink(missing_ok=True)
+        return ids
+
+    async def watch_power(self) -> None:
+        """Drivers whose guests run outside this process report guests that went off by themselves."""
+        poll = getattr(self.driver, "poll_unexpected_stops", None)
+        while poll is not None:
+            await asyncio.sleep(POWER_POLL_SECONDS)
+            for instance_id in await poll():
+                self.guest_went_off(instance_id)
 
     async def _reboot_after_host_restart(self, spec: GuestSpec) -> None:
         try:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+REPO = Path(__file__).resolve().parent.parent.parent
 SECRET_ID = "AKIDminicvmTESTsecretid0000000000000"
 SECRET_KEY = "minicvmTESTsecretkey000000000000"
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -76,6 +77,8 @@ class ServerProcess:
         for key, value in self.settings.items():
             args += [f"--{key}", str(value)]
         env = dict(os.environ, MINICVM_SECRET_ID=SECRET_ID, MINICVM_SECRET_KEY=SECRET_KEY)
+        # qemu-driver servers share the guest image `make guest-image` built instead of each building one.
+        env.setdefault("MINICVM_GUEST_IMAGE_DIR", str(REPO / ".minicvm" / "guest-image"))
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + timeout

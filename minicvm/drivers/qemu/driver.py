@@ -9,16 +9,17 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from minicvm.domain.keys import fingerprint
 from minicvm.drivers import userdata
-from minicvm.drivers.base import GuestError, GuestSpec, PowerState, StopMode, StoppedChanges
+from minicvm.drivers.base import DiskSpec, GuestError, GuestSpec, PowerState, StopMode, StoppedChanges
 from minicvm.drivers.qemu import agent_client, disks, qmp
 from minicvm.drivers.qemu.accel import detect_accel
 from minicvm.drivers.qemu.image import GuestImage, ImageError, default_image_dir, ensure_image
 from minicvm.drivers.qemu.machine import Drive, Machine, QemuMissing, command, qemu_binary
-from minicvm.drivers.qemu.process import Vm, adopt, log_tail, qmp_socket_path, spawn
+from minicvm.drivers.qemu.process import Vm, adopt, log_tail, qmp_socket_path, remove_socket_dir, spawn
 from minicvm.drivers.qemu.resources import MemoryBudget, footprint_mib, guest_memory_mib, guest_vcpus
 
 # ext4 needs room for its metadata and journal: a scaled-down GiB is never smaller than this.
@@ -32,6 +33,8 @@ class QemuDriver:
     name = "qemu"
     # The runner's recovery reads this: a guest found off after a restart really did power off.
     guests_survive_restart = True
+    # No PCIe hot-plug here: CBS refuses to attach/detach disks of a running qemu guest.
+    hotplug_disks = False
 
     def __init__(self, data_dir: Path, *, image_dir: Path | None = None, accel: str = "auto",
                  bytes_per_gib: int = 1 << 30, memory_budget_mib: int | None = None,
@@ -54,6 +57,7 @@ class QemuDriver:
         self._start_locks: dict[str, asyncio.Lock] = {}
         self._reserved: dict[str, int] = {}  # memory promised to guests that are being started
         self._died: list[str] = []  # guests found powered off without minicvm asking
+        self.on_guest_off: Callable[[str], None] | None = None
 
     # ---- disks ------------------------------------------------------------------------------
 
@@ -111,8 +115,8 @@ class QemuDriver:
                     await self._wait_for_guest(vm, spec)  # already on: starting is idempotent
                     return
                 self._forget(vm)
-            if not ipaddress.ip_address(spec.host).is_loopback:
-                raise GuestError(f"guest address {spec.host} is not a loopback address")
+            if not _is_loopback(spec.host):
+                raise GuestError(f"guest address {spec.host} is not a loopback address (127.0.0.0/8)")
             image, accel = await self.prepare()
             memory_mib = guest_memory_mib(spec.memory_gib)
             running = [v.footprint_mib for v in self.vms.values() if v.alive()] + list(self._reserved.values())
@@ -281,10 +285,18 @@ class QemuDriver:
 
     # ---- lifecycle of the driver ------------------------------------------------------------
 
+    async def attach_disk(self, instance_id: str, disk: DiskSpec) -> None:
+        # Only called for a powered-off guest (hotplug_disks is False): it boots with the disk next time.
+        await self.create_disk(disk.disk_id, disk.size_gib)
+
+    async def detach_disk(self, instance_id: str, disk_id: str) -> None:
+        """Nothing to do for a powered-off guest: the next boot's command line leaves the disk out."""
+
     async def destroy(self, instance_id: str) -> None:
         await self.stop(instance_id, StopMode.HARD, 0)
         shutil.rmtree(self.state_root / instance_id, ignore_errors=True)
         qmp_socket_path(self.state_root, instance_id).unlink(missing_ok=True)
+        remove_socket_dir(self.state_root)
         self._start_locks.pop(instance_id, None)
 
     async def close(self, keep_running: bool = False) -> None:
@@ -302,6 +314,15 @@ class QemuDriver:
         for vm in vms:
             if vm.alive():
                 vm.kill()
+        remove_socket_dir(self.state_root)
+
+
+def _is_loopback(host: str) -> bool:
+    """Guests are only ever forwarded from loopback addresses: nothing outside this host reaches them."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def guest_config(spec: GuestSpec, disk_gib: dict[str, int]) -> str:

@@ -113,7 +113,7 @@ def build(directory: Path) -> GuestImage:
         kernel_dir = _kernel(directory)
         version = (kernel_dir / "version").read_text().strip()
         root = tmp / "root"
-        _populate_root(root, kernel_dir, version, tmp)
+        _populate_root(root, kernel_dir, version)
         initrd = tmp / "initrd.img"
         _pack(root, initrd)
         initrd.replace(directory / "initrd.img")
@@ -129,15 +129,16 @@ def _kernel(directory: Path) -> Path:
     for stale in directory.glob("kernel*"):
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
-    depends = _run(["apt-cache", "depends", KERNEL_META_PACKAGE]).stdout.decode()
-    package = next((line.split(":", 1)[1].strip() for line in depends.splitlines()
-                    if line.strip().startswith("Depends:") and "linux-image-" in line), None)
-    if package is None:
-        raise ImageError(f"apt-cache does not know {KERNEL_META_PACKAGE} (run apt-get update)")
     with tempfile.TemporaryDirectory(prefix="kernel-", dir=directory) as tmp_name:
         tmp = Path(tmp_name)
         os.chmod(tmp, 0o755)  # apt drops privileges to _apt for the download when it can
-        _run(["apt-get", "download", "-q", package], cwd=tmp)
+        try:
+            package = _download_kernel(tmp)
+        except ImageError:
+            if os.geteuid() != 0:
+                raise
+            _run(["apt-get", "update", "-q"])  # stale or missing package lists: refresh once, retry
+            package = _download_kernel(tmp)
         debs = list(tmp.glob("*.deb"))
         if not debs:
             raise ImageError(f"apt-get download {package} produced no package")
@@ -166,6 +167,17 @@ def _kernel(directory: Path) -> Path:
         shutil.rmtree(kernel_dir, ignore_errors=True)
         staged.rename(kernel_dir)
     return kernel_dir
+
+
+def _download_kernel(into: Path) -> str:
+    """apt-get download the kernel package that linux-image-cloud-amd64 currently points at."""
+    depends = _run(["apt-cache", "depends", KERNEL_META_PACKAGE]).stdout.decode()
+    package = next((line.split(":", 1)[1].strip() for line in depends.splitlines()
+                    if line.strip().startswith("Depends:") and "linux-image-" in line), None)
+    if package is None:
+        raise ImageError(f"apt-cache does not know {KERNEL_META_PACKAGE} (run apt-get update)")
+    _run(["apt-get", "download", "-q", package], cwd=into)
+    return package
 
 
 def _decompress_bzimage(bzimage: bytes) -> bytes | None:
@@ -204,7 +216,7 @@ def _busybox() -> Path:
     raise ImageError("a static busybox is needed: apt-get install busybox-static")
 
 
-def _populate_root(root: Path, kernel_dir: Path, version: str, tmp: Path) -> None:
+def _populate_root(root: Path, kernel_dir: Path, version: str) -> None:
     for name in ("bin", "sbin", "dev", "proc", "sys", "run", "tmp", "mnt", "etc/acpi/PWRF", "lib/modules"):
         (root / name).mkdir(parents=True, exist_ok=True)
     busybox = root / "bin" / "busybox"
@@ -215,7 +227,8 @@ def _populate_root(root: Path, kernel_dir: Path, version: str, tmp: Path) -> Non
         if applet != "busybox":
             (root / "bin" / applet).symlink_to("busybox")
     agent = root / "sbin" / "minicvm-agent"
-    _run(["gcc", "-static", "-Os", "-s", "-Wall", "-o", str(agent), str(GUEST_SOURCES / "agent.c")])
+    sources = sorted(str(p) for p in GUEST_SOURCES.glob("*.c"))
+    _run(["gcc", "-static", "-Os", "-s", "-Wall", "-o", str(agent), *sources])
     for source, target in (("init", "init"), ("power-button", "etc/acpi/PWRF/00000080")):
         shutil.copyfile(GUEST_SOURCES / source, root / target)
         (root / target).chmod(0o755)

@@ -93,6 +93,16 @@ def qmp_socket_path(state_root: Path, instance_id: str) -> Path:
     return base / f"{instance_id}.sock"
 
 
+def remove_socket_dir(state_root: Path) -> None:
+    """Drop the /tmp socket directory once it is empty (the data dir's own one stays)."""
+    base = socket_dir(state_root)
+    if base != state_root.resolve():
+        try:
+            base.rmdir()
+        except OSError:
+            pass  # not empty (other guests) or already gone
+
+
 def spawn(args: list[str], state_dir: Path) -> subprocess.Popen[bytes]:
     """Start QEMU detached from our session and terminal; its own messages go to qemu.log."""
     with open(state_dir / "qemu.log", "wb") as log:

@@ -16,6 +16,7 @@ from minicvm.drivers.sim.guest import Guest
 
 class SimDriver:
     name = "sim"
+    hotplug_disks = True
 
     def __init__(self, data_dir: Path, boot_seconds: float, shutdown_seconds: float,
                  bytes_per_gib: int = 1 << 30) -> None:

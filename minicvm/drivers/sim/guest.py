@@ -132,6 +132,9 @@ class Guest:
             self.failing_health = True  # the application is broken: /healthz answers 503
         elif what == "healthy":
             self.failing_health = False
+        elif what == "poweroff":
+            # `poweroff` typed inside the guest: it goes down by itself, no operation of minicvm's.
+            asyncio.get_running_loop().call_soon(self.power_off)
         elif what == "unreachable":
             # The network is gone but the OS runs on: nothing answers, the instance stays RUNNING.
             asyncio.get_running_loop().call_soon(self._cut_network)

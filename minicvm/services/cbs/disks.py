@@ -157,8 +157,12 @@ def _start(ctx: Context, conn: sa.Connection, action: str, disk_id: str, step: s
 
 
 def _check_instance(conn: sa.Connection, ctx: Context, action: str, instance_id: str) -> Any:
-    return ops.check_batch(conn, account_id=ctx.account.id, region=ctx.region, action=action,
+    inst = ops.check_batch(conn, account_id=ctx.account.id, region=ctx.region, action=action,
                            instance_ids=[instance_id])[instance_id]
+    if inst.state != lc.STOPPED and not ctx.cloud.driver.hotplug_disks:
+        raise ApiError("UnsupportedOperation.InstanceNotStopped",
+                       f"{instance_id} must be shut down first: the {ctx.cloud.driver.name} driver cannot hot-plug disks.")
+    return inst
 
 
 @CBS.action("AttachDisks", m.AttachDisks)

@@ -25,34 +25,22 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define CONFIG_FILE "/etc/minicvm/config"
-#define DISKS_ROOT "/mnt/disks"
-#define MEM_DIR "/run/mem"
-#define SHUTDOWN_FLAG "/run/shutting-down"
-#define MAX_HEAD 65536
-#define MAX_BODY (16L << 20) /* same limit as the sim guest */
-#define MAX_DISKS 32
-#define IDLE_SECONDS 120
+#include "agent.h"
 
-struct disk {
-    char id[64];
-    long size_gib;
-    int system;
-};
-
-static char instance_id[64], host_name[256];
+char instance_id[64];
+static char host_name[256];
 static long cpu, memory_gib, boot_count;
 static int ignore_power_button;
-static struct disk disks[MAX_DISKS];
-static int ndisks;
+struct disk disks[MAX_DISKS];
+int ndisks;
 
 /* ---- buffered connection I/O ------------------------------------------------------------- */
 
-static int conn = -1;
+int conn = -1;
 static char inbuf[MAX_HEAD];
 static size_t inlen;
 
-static int write_all(int fd, const void *buf, size_t len) {
+int write_all(int fd, const void *buf, size_t len) {
     const char *p = buf;
     while (len > 0) {
         ssize_t n = write(fd, p, len);
@@ -65,7 +53,7 @@ static int write_all(int fd, const void *buf, size_t len) {
 }
 
 /* Reads up to len body bytes, first from what is left in the header buffer. */
-static ssize_t read_body(char *buf, size_t len) {
+ssize_t read_body(char *buf, size_t len) {
     if (inlen > 0) {
         size_t n = inlen < len ? inlen : len;
         memcpy(buf, inbuf, n);
@@ -80,7 +68,7 @@ static ssize_t read_body(char *buf, size_t len) {
     }
 }
 
-static void respond(int status, const char *ctype, const char *body, size_t len, int close_after) {
+void respond(int status, const char *ctype, const char *body, size_t len, int close_after) {
     const char *reason = "OK";
     switch (status) {
     case 204: reason = "No Content"; break;
@@ -100,8 +88,17 @@ static void respond(int status, const char *ctype, const char *body, size_t len,
     if (write_all(conn, head, (size_t)n) == 0 && body != NULL && len > 0) write_all(conn, body, len);
 }
 
-static void respond_text(int status, const char *text, int close_after) {
+void respond_text(int status, const char *text, int close_after) {
     respond(status, "text/plain", text, strlen(text), close_after);
+}
+
+void drain(long remaining) {
+    char chunk[65536];
+    while (remaining > 0) {
+        ssize_t n = read_body(chunk, remaining < (long)sizeof chunk ? (size_t)remaining : sizeof chunk);
+        if (n <= 0) return;
+        remaining -= n;
+    }
 }
 
 /* ---- growable string for the JSON answer ------------------------------------------------- */
@@ -190,13 +187,13 @@ static void load_config(void) {
     fclose(f);
 }
 
-static const struct disk *system_disk(void) {
+const struct disk *system_disk(void) {
     for (int i = 0; i < ndisks; i++)
         if (disks[i].system) return &disks[i];
     return NULL;
 }
 
-static void disk_dir(const struct disk *d, char *out, size_t n) {
+void disk_dir(const struct disk *d, char *out, size_t n) {
     snprintf(out, n, DISKS_ROOT "/%.63s/data", d->id);
 }
 
@@ -285,191 +282,6 @@ static void describe(int head_only, int close_after) {
     free(config);
 }
 
-/* ---- key/value stores -------------------------------------------------------------------- */
-
-static int hexval(int c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static void url_decode(char *s) {
-    char *o = s;
-    for (; *s; s++) {
-        if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-            *o++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
-            s += 2;
-        } else {
-            *o++ = *s;
-        }
-    }
-    *o = 0;
-}
-
-/* A key becomes one file name: safe bytes as they are, everything else (and a leading dot,
- * which would hide it from UsedBytes) as %XX. Returns -1 if the name would be too long. */
-static int key_to_name(const char *key, char *out, size_t n) {
-    size_t o = 0;
-    for (size_t i = 0; key[i]; i++) {
-        unsigned char c = (unsigned char)key[i];
-        int safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                   c == '-' || (c == '.' && i > 0);
-        if (o + 4 >= n) return -1;
-        if (safe) out[o++] = (char)c;
-        else o += (size_t)snprintf(out + o, n - o, "%%%02X", c);
-    }
-    out[o] = 0;
-    return o > 0 && o <= 240 ? 0 : -1;
-}
-
-static void drain(long remaining) {
-    char chunk[65536];
-    while (remaining > 0) {
-        ssize_t n = read_body(chunk, remaining < (long)sizeof chunk ? (size_t)remaining : sizeof chunk);
-        if (n <= 0) return;
-        remaining -= n;
-    }
-}
-
-static void sync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
-/* Stream the body into a temporary file, then rename it over the key: readers never see half a
- * value. Disk values are fsynced so a hard stop right after the answer keeps them. */
-static void put_key(const char *dir, const char *name, long length, int durable, int close_after) {
-    char tmp[600], final[600];
-    snprintf(tmp, sizeof tmp, "%s/.tmp.%d", dir, (int)getpid());
-    snprintf(final, sizeof final, "%s/%s", dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        drain(length);
-        respond_text(errno == ENOSPC ? 507 : 500, errno == ENOSPC ? "no space left on device\n" : "i/o error\n",
-                     close_after);
-        return;
-    }
-    char chunk[65536];
-    long remaining = length;
-    int err = 0;
-    while (remaining > 0) {
-        ssize_t n = read_body(chunk, remaining < (long)sizeof chunk ? (size_t)remaining : sizeof chunk);
-        if (n <= 0) { err = EPIPE; break; }
-        remaining -= n;
-        if (write_all(fd, chunk, (size_t)n) < 0) {
-            err = errno;
-            drain(remaining);
-            break;
-        }
-    }
-    if (!err && durable && fsync(fd) < 0) err = errno;
-    close(fd);
-    if (!err && rename(tmp, final) < 0) err = errno;
-    if (err) {
-        unlink(tmp);
-        if (err == EPIPE) _exit(0); /* the client went away mid-body */
-        if (err == ENOSPC || err == EDQUOT) respond_text(507, "no space left on device\n", close_after);
-        else respond_text(500, "i/o error\n", close_after);
-        return;
-    }
-    if (durable) sync_dir(dir);
-    respond(204, "text/plain", NULL, 0, close_after);
-}
-
-static void get_key(const char *dir, const char *name, int head_only, int close_after) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        if (fd >= 0) close(fd);
-        respond_text(404, "no such key\n", close_after);
-        return;
-    }
-    respond(200, "application/octet-stream", NULL, (size_t)st.st_size, close_after);
-    if (!head_only) {
-        char chunk[65536];
-        ssize_t n;
-        while ((n = read(fd, chunk, sizeof chunk)) > 0)
-            if (write_all(conn, chunk, (size_t)n) < 0) break;
-    }
-    close(fd);
-}
-
-static void key_value(const char *method, char *path, char *query, long length, int close_after) {
-    char *slash = strchr(path + 1, '/');
-    if (slash == NULL || slash[1] == 0) {
-        drain(length);
-        respond_text(404, "not found\n", close_after);
-        return;
-    }
-    *slash = 0;
-    const char *kind = path + 1;
-    char *key = slash + 1;
-    url_decode(key);
-    char dir[300], name[256];
-    int durable = 0;
-    if (!strcmp(kind, "mem")) {
-        snprintf(dir, sizeof dir, MEM_DIR);
-    } else if (!strcmp(kind, "disk")) {
-        const struct disk *chosen = system_disk();
-        for (char *q = query ? strtok(query, "&") : NULL; q; q = strtok(NULL, "&")) {
-            if (strncmp(q, "disk=", 5)) continue;
-            url_decode(q + 5);
-            chosen = NULL;
-            for (int i = 0; i < ndisks; i++)
-                if (!strcmp(disks[i].id, q + 5)) chosen = &disks[i];
-            if (chosen == NULL) {
-                char msg[128];
-                snprintf(msg, sizeof msg, "no disk %.64s attached\n", q + 5);
-                drain(length);
-                respond_text(404, msg, close_after);
-                return;
-            }
-            break;
-        }
-        if (chosen == NULL) {
-            drain(length);
-            respond_text(404, "no system disk\n", close_after);
-            return;
-        }
-        disk_dir(chosen, dir, sizeof dir);
-        durable = 1;
-    } else {
-        drain(length);
-        respond_text(404, "not found\n", close_after);
-        return;
-    }
-    if (key_to_name(key, name, sizeof name) < 0) {
-        drain(length);
-        respond_text(414, "key too long\n", close_after);
-        return;
-    }
-    if (!strcmp(method, "GET") || !strcmp(method, "HEAD")) {
-        drain(length);
-        get_key(dir, name, !strcmp(method, "HEAD"), close_after);
-    } else if (!strcmp(method, "PUT")) {
-        put_key(dir, name, length, durable, close_after);
-    } else if (!strcmp(method, "DELETE")) {
-        drain(length);
-        char file[600];
-        snprintf(file, sizeof file, "%s/%s", dir, name);
-        if (unlink(file) == 0) {
-            if (durable) sync_dir(dir);
-            respond(204, "text/plain", NULL, 0, close_after);
-        } else {
-            respond_text(404, "no such key\n", close_after);
-        }
-    } else {
-        drain(length);
-        respond_text(405, "method not allowed\n", close_after);
-    }
-}
-
 /* ---- HTTP/1.1 request loop (keep-alive, Content-Length bodies) ----------------------------- */
 
 static void serve_connection(void) {
@@ -497,6 +309,10 @@ static void serve_connection(void) {
         char method[16], target[8192], version[16];
         if (line == NULL || sscanf(line, "%15s %8191s %15s", method, target, version) != 3) {
             respond_text(400, "bad request line\n", 1);
+            return;
+        }
+        if (strlen(target) >= sizeof target - 1) {
+            respond_text(414, "request target too long\n", 1);
             return;
         }
         long length = 0;
@@ -547,6 +363,7 @@ static void serve_connection(void) {
     }
 }
 
+/* A hard stop in the middle of a PUT leaves its temporary file behind: nobody will finish it. */
 static void load_boot_count(void) {
     const struct disk *sys = system_disk();
     if (sys == NULL) return;
@@ -561,6 +378,7 @@ int main(int argc, char **argv) {
     int port = argc > 1 ? atoi(argv[1]) : 80;
     load_config();
     load_boot_count();
+    remove_partial_writes();
     signal(SIGCHLD, SIG_IGN); /* children are reaped by the kernel */
     signal(SIGPIPE, SIG_IGN);
     int srv = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -1,0 +1,173 @@
+"""The same guest-level acceptance tests against both drivers, through the API: with `sim` and with
+`qemu` (real VMs under TCG) a shutdown keeps disks and loses memory, SOFT / SOFT_FIRST / HARD behave the
+same on a guest that ignores the power button, changes made while stopped are visible after the next
+boot, a guest that dies by itself is reported, and the CLB sees it all. Kept small for 2 cores."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import time
+from collections import Counter
+
+import httpx
+import pytest
+
+from tests.support.client import Api
+from tests.support.server import SECRET_ID, SECRET_KEY, ServerProcess
+from tests.test_clb import Balancer, failures, load
+
+IGNORE_ACPI = base64.b64encode(b"minicvm_ignore_power_button: true\n").decode()
+DRIVERS = ["sim", "qemu"]
+
+
+def qemu_missing() -> str | None:
+    tools = [t for t in ("qemu-system-x86_64", "e2cp", "mkfs.ext4", "resize2fs") if shutil.which(t) is None]
+    return f"qemu tests need {', '.join(tools)} (make test installs them)" if tools else None
+
+
+@pytest.fixture(scope="module", params=DRIVERS)
+def driver_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str):
+    driver = request.param
+    if backend != "sqlite" and driver == "qemu":
+        pytest.skip("the qemu pass runs once, on SQLite (the store is covered by the other tests on both)")
+    if driver == "qemu" and (missing := qemu_missing()):
+        if os.environ.get("CI") == "true":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    srv = ServerProcess(tmp_path_factory.mktemp(f"acc-{driver}"), backend, driver=driver, soft_stop_timeout=3,
+                        clb_time_scale=0.34, **({} if driver == "qemu" else {"boot_seconds": 0.5})).start(timeout=120)
+    srv.driver_name = driver
+    yield srv
+    srv.close()
+    srv.assert_clean_log()
+
+
+@pytest.fixture(scope="module")
+def dapi(driver_server) -> Api:
+    return Api(driver_server.endpoint, SECRET_ID, SECRET_KEY)
+
+
+def _run(api: Api, count: int, **params) -> list[str]:
+    params.setdefault("InstanceType", "S5.SMALL1")
+    ids = api.run(count, wait=False, **params)
+    api.wait_state(ids, "RUNNING", timeout=120)
+    return ids
+
+
+def guest(api: Api, instance_id: str) -> str:
+    return "http://" + api.instance(instance_id)["GuestAddress"]
+
+
+def cycle(api: Api, ids: list[str], stop_type: str = "SOFT") -> None:
+    api.cvm("StopInstances", InstanceIds=ids, StopType=stop_type)
+    api.wait_state(ids, "STOPPED", timeout=60)
+    api.cvm("StartInstances", InstanceIds=ids)
+    api.wait_state(ids, "RUNNING", timeout=120)
+
+
+def test_disk_kept_memory_lost(dapi: Api) -> None:
+    ids = _run(dapi, 1)
+    url = guest(dapi, ids[0])
+    before = httpx.get(url + "/", timeout=10).json()
+    assert httpx.put(url + "/disk/kept", content=b"on disk", timeout=10).status_code in (200, 201, 204)
+    assert httpx.put(url + "/mem/gone", content=b"in memory", timeout=10).status_code in (200, 201, 204)
+    cycle(dapi, ids)
+    after = httpx.get(url + "/", timeout=10).json()
+    assert after["BootId"] != before["BootId"] and after["BootCount"] == before["BootCount"] + 1
+    assert httpx.get(url + "/disk/kept", timeout=10).content == b"on disk"
+    assert httpx.get(url + "/mem/gone", timeout=10).status_code == 404
+    dapi.cvm("TerminateInstances", InstanceIds=ids)
+    dapi.wait_gone(ids, timeout=60)
+
+
+def test_stop_types_on_a_guest_ignoring_the_power_button(dapi: Api) -> None:
+    ids = _run(dapi, 1, UserData=IGNORE_ACPI)
+    assert httpx.get(guest(dapi, ids[0]) + "/", timeout=10).json()["IgnorePowerButton"] is True
+    dapi.cvm("StopInstances", InstanceIds=ids, StopType="SOFT")
+    refused = dapi.wait_operation(ids[0], timeout=60)
+    assert (refused["InstanceState"], refused["LatestOperationState"]) == ("RUNNING", "FAILED")
+    assert httpx.get(guest(dapi, ids[0]) + "/healthz", timeout=10).status_code == 200
+    dapi.cvm("StopInstances", InstanceIds=ids, StopType="SOFT_FIRST")
+    assert dapi.wait_operation(ids[0], timeout=60)["InstanceState"] == "STOPPED"
+    dapi.cvm("StartInstances", InstanceIds=ids)
+    dapi.wait_state(ids, "RUNNING", timeout=120)
+    dapi.cvm("StopInstances", InstanceIds=ids, StopType="HARD")
+    assert dapi.wait_operation(ids[0], timeout=60)["InstanceState"] == "STOPPED"
+    dapi.cvm("TerminateInstances", InstanceIds=ids)
+    dapi.wait_gone(ids, timeout=60)
+
+
+def test_changes_while_stopped_are_seen_at_the_next_boot(dapi: Api) -> None:
+    key = dapi.cvm("CreateKeyPair", KeyName=f"acc{time.monotonic_ns() % 10**9}", ProjectId=0)["KeyPair"]["KeyId"]
+    ids = _run(dapi, 1, DataDisks=[{"DiskType": "CLOUD_PREMIUM", "DiskSize": 20}])
+    inst = dapi.instance(ids[0])
+    data_id = inst["DataDisks"][0]["DiskId"]
+    dapi.cvm("StopInstances", InstanceIds=ids, StopType="SOFT")
+    dapi.wait_state(ids, "STOPPED", timeout=60)
+    dapi.cvm("ResetInstancesType", InstanceIds=ids, InstanceType="S5.MEDIUM4")
+    dapi.wait_operation(ids[0], timeout=60)
+    dapi.cvm("ResizeInstanceDisks", InstanceId=ids[0], DataDisks=[{"DiskId": data_id, "DiskSize": 40}])
+    dapi.wait_operation(ids[0], timeout=60)
+    dapi.cvm("ResetInstancesPassword", InstanceIds=ids, Password="Passw0rd!x")
+    dapi.wait_operation(ids[0], timeout=60)
+    dapi.cvm("AssociateInstancesKeyPairs", InstanceIds=ids, KeyIds=[key])
+    dapi.wait_operation(ids[0], timeout=60)
+    dapi.cvm("StartInstances", InstanceIds=ids)
+    dapi.wait_state(ids, "RUNNING", timeout=120)
+    seen = httpx.get(guest(dapi, ids[0]) + "/", timeout=10).json()
+    assert (seen["CPU"], seen["MemoryGiB"]) == (2, 4)
+    assert {d["DiskId"]: d["SizeGiB"] for d in seen["Disks"]}[data_id] == 40
+    assert seen["PasswordChangedAt"] and len(seen["KeyFingerprints"]) == 1
+    dapi.cvm("TerminateInstances", InstanceIds=ids)
+    dapi.wait_gone(ids, timeout=60)
+
+
+def _kill_from_outside(server: ServerProcess, api: Api, instance_id: str) -> None:
+    """The guest dies by itself: the VM process is killed (qemu), or the OS powers itself off (sim)."""
+    if server.driver_name == "qemu":
+        state = json.loads((server.data_dir / "qemu" / instance_id / "vm.json").read_text())
+        os.kill(state["pid"], signal.SIGKILL)
+    else:
+        httpx.post(guest(api, instance_id) + "/control/poweroff", timeout=10)
+
+
+def test_a_guest_that_dies_by_itself_is_reported_and_the_clb_sees_it(driver_server, dapi: Api) -> None:
+    ids = _run(dapi, 2)
+    lb = Balancer(dapi, ids, check={"HealthSwitch": 1, "IntervalTime": 3, "TimeOut": 2, "HealthNum": 2,
+                                    "UnHealthNum": 2, "HttpCode": 2})
+    lb.wait_health(dict.fromkeys(ids, "Alive"), timeout=60)
+    _kill_from_outside(driver_server, dapi, ids[0])
+    dead = dapi.wait_state(ids[:1], "STOPPED", timeout=60)[ids[0]]
+    assert dead["LatestOperation"] == "RunInstances"  # no operation of ours stopped it
+    lb.wait_health({ids[0]: "Dead", ids[1]: "Alive"}, timeout=60)
+    with httpx.Client() as client:
+        assert {lb.get(client) for _ in range(4)} == {ids[1]}
+    lb.delete()
+    dapi.cvm("TerminateInstances", InstanceIds=ids)
+    dapi.wait_gone(ids, timeout=60)
+
+
+@pytest.mark.parametrize("mode", ["no-check", "drain"])
+def test_clb_with_real_guests_behind_it(dapi: Api, mode: str) -> None:
+    ids = _run(dapi, 2)
+    tags = [{"TagKey": "minicvm:drain-seconds", "TagValue": "10"}] if mode == "drain" else None
+    lb = Balancer(dapi, ids, check={"HealthSwitch": 0}, tags=tags)
+    with load(f"http://{lb.vip}:{lb.port}/", threads=2) as outcomes:
+        time.sleep(0.5)
+        dapi.cvm("StopInstances", InstanceIds=ids[:1], StopType="SOFT")
+        dapi.wait_state(ids[:1], "STOPPED", timeout=60)
+        time.sleep(0.5)
+    if mode == "drain":
+        assert failures(outcomes) == 0, outcomes
+    else:
+        with httpx.Client() as client:
+            codes = Counter(client.get(f"http://{lb.vip}:{lb.port}/", timeout=10).status_code for _ in range(6))
+        assert codes[502] == 3 and codes[200] == 3
+    lb.delete()
+    dapi.cvm("TerminateInstances", InstanceIds=ids)
+    dapi.wait_gone(ids, timeout=60)
+
