@@ -2,12 +2,26 @@
 VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
-# What the qemu driver needs from Debian (installed by `make test` / `make guest-image` when missing).
-GUEST_DEPS      ?= qemu-system-x86 qemu-utils e2tools busybox-static e2fsprogs lz4 gcc libc6-dev
-GUEST_IMAGE_DIR ?= .minicvm/guest-image
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages, installed by the targets below only when missing.
+GUEST_DEPS   ?= qemu-system-x86 qemu-utils e2tools busybox-static e2fsprogs lz4 gcc libc6-dev
+BROWSER_DEPS ?= chromium
+BENCH_DEPS   ?= nginx wrk
+GUEST_IMAGE_DIR ?= .minicvm/guest-image
 
-.PHONY: run test install install-test lint bench clean guest-deps guest-image
+.PHONY: run test install install-test lint bench bench-deps clean guest-deps guest-image browser-deps
+
+# apt-get install what is missing of $(1); apt-get update first only if the plain install fails.
+define apt_install
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get install -y -q --no-install-recommends $$missing || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends $$missing; }; \
+	fi
+endef
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,29 +46,34 @@ run: install
 lint: install-test
 	$(BIN)/ruff check .
 
-## Debian packages for the qemu driver: apt-get install only what is missing (apt-get update if needed).
+## Debian packages for the qemu driver.
 guest-deps:
-	@missing=""; for p in $(GUEST_DEPS); do \
-	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get install -y -q --no-install-recommends $$missing || \
-	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends $$missing; }; \
-	fi
+	$(call apt_install,$(GUEST_DEPS))
 
 ## The qemu driver's guest (Debian cloud kernel + busybox initramfs + our init and agent), cached in
 ## $(GUEST_IMAGE_DIR); servers and tests find it there (or through MINICVM_GUEST_IMAGE_DIR).
 guest-image: guest-deps install
 	$(BIN)/python -m minicvm.drivers.qemu.image $(GUEST_IMAGE_DIR)
 
+## Debian's chromium for the console's browser tests (Playwright drives it; its own browser download is never used).
+browser-deps:
+	$(call apt_install,$(BROWSER_DEPS))
+
 ## Install what the tests need, then run them all (lint included).
-test: install-test guest-image
+test: install-test guest-image browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -p no:cacheprovider
 
-bench: install-test
+## nginx and wrk for bench/clb.py.
+bench-deps:
+	$(call apt_install,$(BENCH_DEPS))
+
+## Every benchmark, one after the other (several minutes each).
+bench: install-test guest-image bench-deps
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/clb.py
+	$(BIN)/python bench/autoscaling.py
+	$(BIN)/python bench/qemu.py
 
 clean:
 	rm -rf $(VENV) .minicvm test-artifacts

@@ -66,8 +66,15 @@ def serve(
     console.print(f"  data dir:  {settings.data_dir.resolve()}   database: {settings.db_url.split('@')[-1]}")
     console.print(f"  driver:    {settings.driver}")
     app_ = build_app(cloud, keep_guests_running)
-    uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            cloud.begin_shutdown()
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+    config = uvicorn.Config(app_, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                            loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
+    Server(config).run()
 
 
 def _store(data_dir: Path | None, database_url: str | None):  # type: ignore[no-untyped-def]

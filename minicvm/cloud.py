@@ -44,6 +44,7 @@ class Cloud:
     clb: ClbController = field(init=False)
     scaler: Reconciler = field(init=False)
     _watch: asyncio.Task[None] | None = field(init=False, default=None)
+    closing: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.runner = Runner(self)
@@ -61,6 +62,12 @@ class Cloud:
     def guest_host(self, seq: int) -> str:
         """The n-th instance's own loopback address: stable for its life, like its private IP."""
         return str(ipaddress.ip_address(self.settings.guest_network) + seq)
+
+    def begin_shutdown(self) -> None:
+        """The server was asked to stop: long-lived streams (console events) end now, so that shutdown
+        does not wait for browsers to go away. Safe to call from a signal handler in the loop's thread."""
+        self.closing.set()
+        self.bus.publish({"type": "closing"})
 
     async def start(self) -> None:
         await self.runner.recover()

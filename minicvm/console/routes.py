@@ -5,7 +5,7 @@ GET /console/static/*.
 JSON (session cookie required; POST needs the header X-CSRF-Token):
   GET  /console/api/me
   POST /console/api/call                {Service, Action, Region, Params} -> {"Response": …} as the API answers
-  GET  /console/api/instances           ?region=&offset=&limit=&state=&name= -> DescribeInstances + per-instance
+  GET  /console/api/instances           ?region=&offset=&limit=&state=&name=&ids=a,b -> DescribeInstances + per-instance
                                         "Console": {Actions: {action: {Allowed, Reason, Code, ForceStopAllowed}},
                                                     StopCharging: {Allowed, Reason}}
   GET  /console/api/instances/{id}      ?region= -> {Instance, Disks, Addresses, LoadBalancers, AutoScaling, Log}
@@ -20,6 +20,7 @@ import html
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
@@ -37,6 +38,20 @@ from minicvm.services.dispatch import invoke
 STATIC = Path(__file__).parent / "static"
 DEFAULT_REGION = "ap-guangzhou"
 HEARTBEAT = 15.0
+MAX_FORM = 16 * 1024
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The sign-in and sign-out forms are small url-encoded bodies; parsed here so that the console needs
+    no multipart library (Starlette's request.form() does). Anything else reads as an empty form."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return {}
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            return {}
+    return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
 
 
 def _page(name: str, **values: str) -> str:
@@ -89,7 +104,7 @@ class Console:
         return response
 
     async def login(self, request: Request) -> Response:
-        form = await request.form()
+        form = await _form(request)
         expected = request.cookies.get(sessions.LOGIN_CSRF_COOKIE, "")
         if not expected or not sessions.csrf_ok(expected, str(form.get("csrf", ""))):
             return self._login_form("The sign-in form expired; please try again.", 403)
@@ -106,7 +121,7 @@ class Console:
     async def logout(self, request: Request) -> Response:
         found = self._session(request)
         if found is not None:
-            form = await request.form()
+            form = await _form(request)
             given = request.headers.get("x-csrf-token") or str(form.get("csrf", ""))
             if not sessions.csrf_ok(found[1], given):
                 return JSONResponse({"Error": {"Code": "AuthFailure.CsrfTokenInvalid", "Message": "Bad CSRF token."}},
@@ -176,10 +191,13 @@ class Console:
             filters.append({"Name": "instance-state", "Values": [q["state"]]})
         if q.get("name"):
             filters.append({"Name": "instance-name", "Values": [q["name"]]})
-        params: dict[str, Any] = {"Offset": int(q.get("offset", "0") or 0), "Limit": int(q.get("limit", "20") or 20)}
-        if filters:
-            params["Filters"] = filters
         try:
+            params: dict[str, Any] = {"Offset": int(q.get("offset", "0") or 0), "Limit": int(q.get("limit", "20") or 20)}
+            if q.get("ids"):
+                # Dialogs re-read just the instances they act on, so that what they offer is current.
+                params["InstanceIds"] = [i for i in q["ids"].split(",") if i]
+            elif filters:
+                params["Filters"] = filters
             result = await self._call(account, q.get("region", DEFAULT_REGION), "cvm", "DescribeInstances", params)
         except (ApiError, ValueError) as exc:
             error = exc if isinstance(exc, ApiError) else ApiError("InvalidParameter", str(exc))
@@ -237,12 +255,14 @@ class Console:
         async def stream() -> Any:
             try:
                 yield "retry: 2000\n\n"
-                while True:
+                while not self.cloud.closing.is_set():
                     try:
                         event = await asyncio.wait_for(queue.get(), HEARTBEAT)
                     except TimeoutError:
                         yield ": keep-alive\n\n"
                         continue
+                    if event.get("type") == "closing":
+                        break  # the server is stopping: end the stream so shutdown need not wait for it
                     if event.get("account_id") == account.id:
                         public = {k: v for k, v in event.items() if k != "account_id"}
                         yield f"data: {json.dumps(public)}\n\n"

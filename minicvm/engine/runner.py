@@ -159,6 +159,10 @@ class Runner:
     async def _run(self, op_id: str) -> None:
         with self.store.read() as conn:
             op = conn.execute(sa.select(operations).where(operations.c.id == op_id)).one()
+            state = conn.execute(sa.select(instances.c.state).where(instances.c.id == op.resource_id)).scalar()
+        if state is not None:
+            # Tell listeners (the console) about the transitional state the action was accepted into.
+            self._publish(op.resource_id, op.account_id, state, action=op.action, operation_state=lc.OPERATING)
         steps: list[str] = list(op.steps)
         if resource_steps.is_resource_step(steps[0]):
             await self._run_resource(op, steps)

@@ -1,0 +1,276 @@
+// Instance actions: the row's action bar and the batch dialog (shutdown, start, restart, terminate).
+// Whether an action is possible, and why not, always comes from the server's verdicts (inst.Console),
+// which the lifecycle table decides; nothing here re-derives a rule from the state.
+
+import { call, freshInstances } from "./api.js";
+import { actionButton, badge, clear, errorBox, h, menuButton, mono, openDialog, stateBadge, toast } from "./dom.js";
+import { openFollowUp } from "./followups.js";
+
+export const OPERATION_LABELS = {
+  RunInstances: "Create", StartInstances: "Start", StopInstances: "Shutdown", RebootInstances: "Restart",
+  TerminateInstances: "Terminate", ResetInstancesType: "Change type", ResizeInstanceDisks: "Resize disk",
+  ResetInstancesPassword: "Reset password", AssociateInstancesKeyPairs: "Load key",
+  DisassociateInstancesKeyPairs: "Unload key", ModifyInstancesAttribute: "Modify attributes",
+};
+
+const STOP_MODES = [
+  ["SOFT", "Soft", "Asks the operating system to shut down cleanly. If it has not within the timeout, the shutdown fails and the instance keeps running."],
+  ["SOFT_FIRST", "Soft, then forced", "Asks the operating system first; if it has not shut down within the timeout, the power is cut."],
+  ["HARD", "Forced", "Cuts the power at once, like pulling the plug: quickest, but data not yet written to disk may be lost."],
+];
+
+const BATCH = {
+  StopInstances: {
+    title: "Shut down", past: "shut down", ing: "Shutting down", final: "STOPPED",
+    lead: "Shutting down is like shutting down a computer: all services stop, the state changes to Shutting down and then to Shut down.",
+  },
+  StartInstances: {
+    title: "Start", past: "started", ing: "Starting", final: "RUNNING",
+    lead: "The instances boot again with their disks and data as they were when shut down.",
+  },
+  RebootInstances: {
+    title: "Restart", past: "restarted", ing: "Restarting", final: "RUNNING",
+    lead: "Restarting shuts the operating system down and boots it again; data in memory is lost, disks keep their data.",
+  },
+  TerminateInstances: {
+    title: "Terminate", past: "terminated", ing: "Terminating", final: null,
+    lead: "Terminating deletes the instance and the disks bought with it. This cannot be undone.",
+  },
+};
+
+const label = (inst) => inst.InstanceName || inst.InstanceId;
+
+function instanceLine(inst, extra) {
+  return h("li", { class: "instance-line", "data-id": inst.InstanceId },
+    h("div", { class: "instance-line-name" }, h("strong", {}, label(inst)), " ", mono(inst.InstanceId)),
+    h("div", { class: "instance-line-state" }, stateBadge(inst.InstanceState)),
+    extra);
+}
+
+/** The action bar at the right of a row (and on the detail page). */
+export function actionBar(inst, { keyPrefix, onChanged }) {
+  const act = inst.Console.Actions;
+  const key = `${keyPrefix}:${inst.InstanceId}`;
+  const verdict = (name) => ({ allowed: act[name].Allowed, reason: act[name].Reason });
+  const follow = (name) => ({
+    ...verdict(name),
+    // A change that needs a shut-down instance may still be offered with ForceStop (stop, apply, start).
+    onRefused: act[name].ForceStopAllowed ? () => openFollowUp(name, inst.InstanceId, { onChanged }) : undefined,
+    onSelect: () => openFollowUp(name, inst.InstanceId, { onChanged }),
+  });
+  return h("div", { class: "actionbar" },
+    actionButton({ label: "Start", key: `${key}:start`, ...verdict("StartInstances"),
+      onClick: () => startNow(inst, onChanged) }),
+    actionButton({ label: "Shutdown", key: `${key}:stop`, ...verdict("StopInstances"),
+      onClick: () => openBatchDialog("StopInstances", [inst.InstanceId], { onChanged }) }),
+    actionButton({ label: "Restart", key: `${key}:reboot`, ...verdict("RebootInstances"),
+      onClick: () => openBatchDialog("RebootInstances", [inst.InstanceId], { onChanged }) }),
+    menuButton("More", [
+      { label: "Terminate", key: "terminate", ...verdict("TerminateInstances"),
+        onSelect: () => openBatchDialog("TerminateInstances", [inst.InstanceId], { onChanged }) },
+      { label: "Change type", key: "type", ...follow("ResetInstancesType") },
+      { label: "Resize disk", key: "resize", ...follow("ResizeInstanceDisks") },
+      { label: "Reset password", key: "password", ...follow("ResetInstancesPassword") },
+      { label: "Load key", key: "loadkey", ...follow("AssociateInstancesKeyPairs") },
+      { label: "Unload key", key: "unloadkey", ...follow("DisassociateInstancesKeyPairs") },
+    ], { key: `${key}:more`, menuLabel: `More actions for ${label(inst)}` }),
+  );
+}
+
+async function startNow(inst, onChanged) {
+  try {
+    await call("cvm", "StartInstances", { InstanceIds: [inst.InstanceId] });
+    toast(`Starting ${label(inst)}.`, "ok");
+  } catch (exc) {
+    toast(`${label(inst)} was not started: ${exc.message}`, "error");
+  }
+  onChanged?.();
+}
+
+function radios(name, choices, checked, onChange) {
+  return choices.map(([value, title, help]) => {
+    const id = `${name}-${value}`;
+    return h("div", { class: "choice" },
+      h("input", { type: "radio", name, id, value, checked: value === checked, "aria-describedby": `${id}-help`,
+        onchange: () => onChange(value) }),
+      h("label", { for: id }, h("strong", {}, title), " ", h("span", { class: "code" }, value)),
+      h("p", { class: "help", id: `${id}-help` }, help));
+  });
+}
+
+/** The dialog of the seed's "More → Shutdown": what will be shut down, what cannot and why, the modes,
+ * then each instance's progress and result, live. Also used for start, restart and terminate. */
+export async function openBatchDialog(action, ids, { onChanged } = {}) {
+  const meta = BATCH[action];
+  const d = openDialog({ title: `${meta.title} ${ids.length === 1 ? "instance" : `${ids.length} instances`}`, wide: true });
+  d.dialog.dataset.action = action;
+  const error = errorBox();
+  const lists = h("div", { class: "batch-lists" }, h("p", { class: "loading" }, "Checking the instances…"));
+  const choices = { StopType: "SOFT_FIRST", StoppedMode: "KEEP_CHARGING", ReleaseAddress: false };
+  const options = h("div", { class: "batch-options" });
+  const confirm = h("button", { type: "button", class: `button ${action === "TerminateInstances" ? "danger" : "primary"}`,
+    "data-role": "confirm", disabled: true }, meta.title);
+  const cancel = h("button", { type: "button", class: "button", onclick: () => d.close() }, "Cancel");
+  d.body.append(h("p", { class: "lead" }, meta.lead), lists, options, error.el);
+  d.footer.append(cancel, confirm);
+  let eligible = [];
+
+  const render = (instances) => {
+    eligible = instances.filter((i) => i.Console.Actions[action].Allowed);
+    const refused = instances.filter((i) => !i.Console.Actions[action].Allowed);
+    const gone = ids.filter((id) => !instances.some((i) => i.InstanceId === id));
+    clear(lists,
+      h("section", { class: "batch-group", "data-group": "eligible", "aria-labelledby": "batch-eligible" },
+        h("h3", { id: "batch-eligible" }, `Will be ${meta.past} (${eligible.length})`),
+        eligible.length ? h("ul", { class: "instance-list" }, eligible.map((i) => instanceLine(i, h("div", { class: "progress" }))))
+          : h("p", { class: "muted" }, `None of the selected instances can be ${meta.past} now.`)),
+      refused.length || gone.length ? h("section", { class: "batch-group refused", "data-group": "refused", "aria-labelledby": "batch-refused" },
+        h("h3", { id: "batch-refused" }, `Cannot be ${meta.past} (${refused.length + gone.length})`),
+        h("ul", { class: "instance-list" },
+          refused.map((i) => instanceLine(i, h("p", { class: "reason" },
+            h("span", { class: "shape shape-triangle", "aria-hidden": "true" }), i.Console.Actions[action].Reason))),
+          gone.map((id) => h("li", { class: "instance-line", "data-id": id }, mono(id),
+            h("p", { class: "reason" }, "the instance no longer exists"))))) : null);
+    renderOptions();
+    confirm.disabled = eligible.length === 0;
+    confirm.textContent = `${meta.title} ${eligible.length === 1 ? "1 instance" : `${eligible.length} instances`}`;
+  };
+
+  const renderOptions = () => {
+    if (action === "StopInstances") {
+      const noCharge = eligible.filter((i) => !i.Console.StopCharging.Allowed);
+      if (noCharge.length && choices.StoppedMode === "STOP_CHARGING") choices.StoppedMode = "KEEP_CHARGING";
+      const stopChargingHelp = "CPU and memory are released and no longer billed, and so is the plain public IP: "
+        + "the instance gets a new public IP when it starts. An EIP stays bound.";
+      clear(options,
+        h("fieldset", { class: "choices" }, h("legend", {}, "Shutdown mode"),
+          radios("StopType", STOP_MODES, choices.StopType, (v) => { choices.StopType = v; })),
+        h("fieldset", { class: "choices" }, h("legend", {}, "When shut down"),
+          radios("StoppedMode", [
+            ["KEEP_CHARGING", "Keep charging", "The instance keeps its CPU, memory and public IP reserved, and billing continues."],
+            ["STOP_CHARGING", "Stop charging", stopChargingHelp],
+          ], choices.StoppedMode, (v) => { choices.StoppedMode = v; }),
+          noCharge.length ? h("div", { class: "note", "data-role": "stop-charging-refusal" },
+            h("p", {}, "Stop charging is not available:"),
+            h("ul", {}, noCharge.map((i) => h("li", {}, mono(i.InstanceId), ": ", i.Console.StopCharging.Reason)))) : null),
+        h("p", { class: "help keep" }, "Disks stay attached and keep all their data; data in memory is lost. Private IP, "
+          + "EIP, load balancer and Auto Scaling memberships are kept (a load balancer stops sending traffic to it; "
+          + "an Auto Scaling group may replace it)."));
+      if (noCharge.length) {
+        const input = options.querySelector("#StoppedMode-STOP_CHARGING");
+        input.disabled = true;
+        input.closest(".choice").classList.add("is-disabled");
+        input.closest(".choice").title = noCharge.map((i) => `${i.InstanceId}: ${i.Console.StopCharging.Reason}`).join("\n");
+      }
+    } else if (action === "RebootInstances") {
+      clear(options, h("fieldset", { class: "choices" }, h("legend", {}, "Shutdown mode for the restart"),
+        radios("StopType", STOP_MODES, choices.StopType, (v) => { choices.StopType = v; })));
+    } else if (action === "TerminateInstances") {
+      clear(options, h("div", { class: "choice" },
+        h("input", { type: "checkbox", id: "release-address", onchange: (e) => { choices.ReleaseAddress = e.target.checked; } }),
+        h("label", { for: "release-address" }, "Also release its EIP ", h("span", { class: "code" }, "ReleaseAddress")),
+        h("p", { class: "help" }, "Otherwise a bound EIP is unbound and kept.")));
+    }
+  };
+
+  const load = async () => {
+    try {
+      render(await freshInstances(ids));
+    } catch (exc) {
+      clear(lists);
+      error.show(exc.message);
+    }
+  };
+  await load();
+  if (d.isOpen()) (action === "TerminateInstances" || confirm.disabled ? cancel : confirm).focus();
+
+  confirm.addEventListener("click", async () => {
+    const targets = eligible.map((i) => i.InstanceId);
+    if (!targets.length) return;
+    const params = { InstanceIds: targets };
+    if (action === "StopInstances") Object.assign(params, { StopType: choices.StopType, StoppedMode: choices.StoppedMode });
+    if (action === "RebootInstances") params.StopType = choices.StopType;
+    if (action === "TerminateInstances") params.ReleaseAddress = choices.ReleaseAddress;
+    confirm.disabled = true;
+    error.hide();
+    let requestId;
+    try {
+      requestId = (await call("cvm", action, params)).RequestId;
+    } catch (exc) {
+      // All or nothing: nothing happened. Show why and what is true now, so the person can retry.
+      error.show(`Nothing was ${meta.past}: ${exc.message}`);
+      await load();
+      return;
+    }
+    onChanged?.();
+    follow(d, lists, options, cancel, confirm, targets, requestId, action, meta, onChanged);
+  });
+  return d;
+}
+
+/** After Confirm: each instance's own progress and result, refreshed by live events (and a slow poll). */
+function follow(d, lists, options, cancel, confirm, targets, requestId, action, meta, onChanged) {
+  options.replaceChildren();
+  confirm.remove();
+  cancel.textContent = "Close";
+  cancel.classList.add("primary");
+  cancel.focus();
+  const heading = lists.querySelector("#batch-eligible");
+  heading.textContent = `${meta.ing} (${targets.length})`;
+  const summary = h("p", { class: "summary", role: "status", "data-role": "summary" }, `${meta.ing}…`);
+  lists.querySelector('[data-group="eligible"]').append(summary);
+  d.dialog.dataset.phase = "progress";
+
+  let done = false;
+  const update = async () => {
+    if (done || !d.isOpen()) return;
+    let now;
+    try {
+      now = await freshInstances(targets);
+    } catch {
+      return; // a transient failure: the next event or poll tries again
+    }
+    const byId = new Map(now.map((i) => [i.InstanceId, i]));
+    let finished = 0;
+    let failed = 0;
+    for (const id of targets) {
+      const row = lists.querySelector(`[data-group="eligible"] [data-id="${id}"]`);
+      if (!row) continue;
+      const inst = byId.get(id);
+      const ours = inst && inst.LatestOperationRequestId === requestId;
+      let result;
+      if (!inst) {
+        result = ["done", badge(action === "TerminateInstances" ? "Terminated" : "Gone", "off", "square")];
+      } else if (ours && inst.LatestOperationState === "FAILED") {
+        result = ["failed", h("span", {}, badge("Failed", "bad", "cross"), " ", inst.LatestOperationErrorMsg || "")];
+      } else if (ours && inst.LatestOperationState === "SUCCESS" && (!meta.final || inst.InstanceState === meta.final)) {
+        result = ["done", badge(`Done: ${meta.past}`, "ok", "dot")];
+      } else {
+        result = ["running", badge(`${meta.ing}…`, "busy", "spin")];
+      }
+      row.dataset.result = result[0];
+      if (inst) row.querySelector(".instance-line-state")?.replaceChildren(stateBadge(inst.InstanceState));
+      row.querySelector(".progress")?.replaceChildren(result[1]);
+      if (result[0] !== "running") finished += 1;
+      if (result[0] === "failed") failed += 1;
+    }
+    summary.textContent = finished === targets.length
+      ? `Finished: ${targets.length - failed} ${meta.past}${failed ? `, ${failed} failed` : ""}.`
+      : `${meta.ing}: ${finished} of ${targets.length} finished.`;
+    if (finished === targets.length) {
+      done = true;
+      heading.textContent = `Result (${targets.length})`;
+      d.dialog.dataset.phase = "finished";
+      onChanged?.();
+    }
+  };
+  const onEvent = () => update();
+  window.addEventListener("minicvm:changed", onEvent);
+  // Events carry the news; the poll only covers a dropped event stream.
+  const timer = setInterval(update, 2000);
+  d.dialog.addEventListener("close", () => {
+    window.removeEventListener("minicvm:changed", onEvent);
+    clearInterval(timer);
+  });
+  update();
+}
