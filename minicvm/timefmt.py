@@ -7,12 +7,20 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def _naive_utc(ts: datetime) -> datetime:
+    # PostgreSQL hands timestamptz back in the session's zone, SQLite naive: both become naive UTC.
+    if ts.tzinfo is not None and ts.utcoffset():
+        ts = ts.astimezone(UTC)
+    return ts.replace(tzinfo=None, microsecond=0)
+
+
 def iso(ts: datetime | None) -> str | None:
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ") if ts else None
+    # isoformat is several times faster than strftime, and listings format thousands of these.
+    return _naive_utc(ts).isoformat() + "Z" if ts else None
 
 
 def plain(ts: datetime | None) -> str | None:
-    return ts.strftime("%Y-%m-%d %H:%M:%S") if ts else None
+    return _naive_utc(ts).isoformat(" ") if ts else None
 
 
 def as_utc(ts: datetime) -> datetime:

@@ -19,7 +19,9 @@ def disks_by_instance(conn: sa.Connection, instance_ids: list[str]) -> dict[str,
     if not instance_ids:
         return result
     rows = conn.execute(
-        sa.select(disks).where(disks.c.instance_id.in_(instance_ids)).order_by(disks.c.seq)
+        sa.select(disks.c.id, disks.c.instance_id, disks.c.usage, disks.c.disk_type, disks.c.size,
+                  disks.c.delete_with_instance)
+        .where(disks.c.instance_id.in_(instance_ids)).order_by(disks.c.seq)
     )
     for row in rows:
         result.setdefault(row.instance_id, []).append(row)
@@ -30,18 +32,30 @@ def stop_charging_mode(row: Any) -> str:
     return (row.stopped_mode or "KEEP_CHARGING") if row.state == lc.STOPPED else "NOT_APPLICABLE"
 
 
+# Fields that are the same for every instance here; each view starts as a copy of this.
+_CONSTANT = {
+    "RestrictState": "NORMAL", "DisasterRecoverGroupId": "", "IPv6Addresses": None, "CamRoleName": "",
+    "HpcClusterId": "", "RdmaIpAddresses": None, "DedicatedClusterId": "", "LicenseType": "TencentCloud",
+    "DefaultLoginPort": 22,
+}
+
+
 def instance_view(row: Any, own_disks: Sequence[Any], public_ips: list[str]) -> dict[str, Any]:
+    # Row._mapping lookups are several times cheaper than attribute access; listings build 100 at once.
+    m = row._mapping
     system = next((d for d in own_disks if d.usage == "SYSTEM_DISK"), None)
-    image = IMAGES.get(row.image_id)
+    image = IMAGES.get(m["image_id"])
+    private = [m["private_ip"]]
+    state = m["state"]
     return {
-        "Placement": {"Zone": row.zone, "ProjectId": row.project_id, "HostIds": None, "HostId": None},
-        "InstanceId": row.id,
-        "InstanceType": row.instance_type,
-        "CPU": row.cpu,
-        "Memory": row.memory,
-        "RestrictState": "NORMAL",
-        "InstanceName": row.name,
-        "InstanceChargeType": row.charge_type,
+        **_CONSTANT,
+        "Placement": {"Zone": m["zone"], "ProjectId": m["project_id"], "HostIds": None, "HostId": None},
+        "InstanceId": m["id"],
+        "InstanceType": m["instance_type"],
+        "CPU": m["cpu"],
+        "Memory": m["memory"],
+        "InstanceName": m["name"],
+        "InstanceChargeType": m["charge_type"],
         "SystemDisk": {
             "DiskType": system.disk_type if system else None,
             "DiskId": system.id if system else None,
@@ -52,50 +66,37 @@ def instance_view(row: Any, own_disks: Sequence[Any], public_ips: list[str]) -> 
              "DeleteWithInstance": d.delete_with_instance, "Encrypt": False, "ThroughputPerformance": 0}
             for d in own_disks if d.usage == "DATA_DISK"
         ],
-        "PrivateIpAddresses": [row.private_ip],
+        "PrivateIpAddresses": private,
         "PublicIpAddresses": public_ips or None,
         "InternetAccessible": {
-            "InternetChargeType": row.internet_charge_type,
-            "InternetMaxBandwidthOut": row.bandwidth_out,
+            "InternetChargeType": m["internet_charge_type"],
+            "InternetMaxBandwidthOut": m["bandwidth_out"],
             "PublicIpAssigned": bool(public_ips),
         },
-        "VirtualPrivateCloud": {
-            "VpcId": row.vpc_id or "",
-            "SubnetId": row.subnet_id or "",
-            "AsVpcGateway": False,
-            "PrivateIpAddresses": [row.private_ip],
-            "Ipv6AddressCount": 0,
-        },
-        "ImageId": row.image_id,
-        "RenewFlag": row.renew_flag,
-        "CreatedTime": iso(row.created_time),
-        "ExpiredTime": iso(row.expired_time),
+        "VirtualPrivateCloud": {"VpcId": m["vpc_id"] or "", "SubnetId": m["subnet_id"] or "", "AsVpcGateway": False,
+                                "PrivateIpAddresses": private, "Ipv6AddressCount": 0},
+        "ImageId": m["image_id"],
+        "RenewFlag": m["renew_flag"],
+        "CreatedTime": iso(m["created_time"]),
+        "ExpiredTime": iso(m["expired_time"]),
         "OsName": image.os_name if image else "",
-        "SecurityGroupIds": list(row.security_group_ids),
-        "LoginSettings": {"KeyIds": list(row.key_ids) or None},
-        "InstanceState": row.state,
-        "Tags": list(row.tags),
-        "StopChargingMode": stop_charging_mode(row),
-        "Uuid": row.uuid,
-        "LatestOperation": row.latest_operation,
-        "LatestOperationState": row.latest_operation_state,
-        "LatestOperationRequestId": row.latest_operation_request_id,
-        "LatestOperationErrorMsg": row.latest_operation_error,
-        "DisasterRecoverGroupId": "",
+        "SecurityGroupIds": m["security_group_ids"],
+        "LoginSettings": {"KeyIds": m["key_ids"] or None},
+        "InstanceState": state,
+        "Tags": m["tags"],
+        "StopChargingMode": (m["stopped_mode"] or "KEEP_CHARGING") if state == lc.STOPPED else "NOT_APPLICABLE",
+        "Uuid": m["uuid"],
+        "LatestOperation": m["latest_operation"],
+        "LatestOperationState": m["latest_operation_state"],
+        "LatestOperationRequestId": m["latest_operation_request_id"],
+        "LatestOperationErrorMsg": m["latest_operation_error"],
         "DisasterRecoverGroupIds": [],
-        "IPv6Addresses": None,
-        "CamRoleName": "",
-        "HpcClusterId": "",
-        "RdmaIpAddresses": None,
-        "DedicatedClusterId": "",
-        "IsolatedSource": row.isolated_source,
-        "LicenseType": "TencentCloud",
-        "DisableApiTermination": row.disable_api_termination,
-        "HostName": row.host_name,
+        "IsolatedSource": m["isolated_source"],
+        "DisableApiTermination": m["disable_api_termination"],
+        "HostName": m["host_name"],
         "DefaultLoginUser": image.login_user if image else "root",
-        "DefaultLoginPort": 22,
         # minicvm's documented extra: where the guest answers (the guest contract).
-        "GuestAddress": f"{row.guest_host}:{row.guest_port}",
+        "GuestAddress": f"{m['guest_host']}:{m['guest_port']}",
     }
 
 
