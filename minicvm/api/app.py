@@ -19,7 +19,7 @@ from minicvm.api import params, signing
 from minicvm.cloud import Cloud
 from minicvm.domain.catalog import REGIONS
 from minicvm.errors import ApiError
-from minicvm.services.dispatch import find_action, invoke
+from minicvm.services.dispatch import ListingCache, find_action, invoke
 from minicvm.services.registry import SERVICES
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class ApiEndpoint:
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
         self._accounts: dict[str, Account] = {}
+        self.listings = ListingCache()
 
     def _account(self, secret_id: str) -> Account:
         account = self._accounts.get(secret_id)
@@ -114,4 +115,5 @@ class ApiEndpoint:
         else:
             data = params.unflatten_query(parse_qsl(query, keep_blank_values=True))
         return await invoke(self.cloud, account, region, request_id, credential.service, action_name, data,
-                            strict=method == "POST", language=headers.get("x-tc-language", "en-US"))
+                            strict=method == "POST", language=headers.get("x-tc-language", "en-US"),
+                            cache=self.listings)

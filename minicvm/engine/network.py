@@ -50,28 +50,36 @@ def default_subnet(conn: sa.Connection, account_id: int, region: str, zone: str)
     return vpc_id, row.id
 
 
+def _ip_taken(conn: sa.Connection, subnet_id: str, ip: str) -> bool:
+    # One indexed lookup per candidate (subnet_id, private_ip): loading every address of a big subnet
+    # for each new instance made creating thousands of instances quadratic.
+    return conn.execute(sa.select(instances.c.seq).where(instances.c.subnet_id == subnet_id,
+                                                         instances.c.private_ip == ip).limit(1)).first() is not None
+
+
 def allocate_private_ip(conn: sa.Connection, subnet_id: str, wanted: str | None = None) -> str:
     """Next free host address of the subnet (skipping network, gateway and broadcast); never a
     duplicate among live instances."""
     subnet = conn.execute(sa.select(subnets).where(subnets.c.id == subnet_id)).one()
     net = ipaddress.ip_network(subnet.cidr)
-    in_use = set(conn.execute(sa.select(instances.c.private_ip).where(instances.c.subnet_id == subnet_id)).scalars())
     if wanted is not None:
         ip = ipaddress.ip_address(wanted)
         if ip not in net or ip in (net.network_address, net.broadcast_address) or int(ip) - int(net.network_address) == 1:
             raise ApiError("VpcAddrNotInSubNet", f"The private IP {wanted} is not a usable address of {subnet.cidr}.")
-        if wanted in in_use:
+        if _ip_taken(conn, subnet_id, wanted):
             raise ApiError("VpcIpIsUsed", f"The private IP {wanted} is already in use.")
         return wanted
     hosts = net.num_addresses - 3  # network, gateway (.1), broadcast
-    if len(in_use) >= hosts:
+    used = conn.execute(sa.select(sa.func.count()).select_from(instances).where(
+        instances.c.subnet_id == subnet_id)).scalar_one()
+    if used >= hosts:
         raise ApiError("FailedOperation.NoAvailableIpAddressCountInSubnet",
                        f"The subnet {subnet_id} has no free private IP address.")
     offset = subnet.next_host
     for _ in range(hosts):
         candidate = str(net.network_address + 2 + offset % hosts)
         offset += 1
-        if candidate not in in_use:
+        if not _ip_taken(conn, subnet_id, candidate):
             conn.execute(subnets.update().where(subnets.c.id == subnet_id).values(next_host=offset % hosts))
             return candidate
     raise ApiError("FailedOperation.NoAvailableIpAddressCountInSubnet",

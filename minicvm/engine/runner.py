@@ -169,7 +169,7 @@ class Runner:
             return
         try:
             for index in range(op.step, len(steps)):
-                values = await self._do_step(op, steps[index])
+                values = await self._do_step(op, steps[index], first=index == 0)
                 self._finish_step(op, index, len(steps), values)
         except StepFailed as failure:
             self._fail(op, failure.state, failure.message)
@@ -206,12 +206,13 @@ class Runner:
         with self.store.read() as conn:
             return conn.execute(sa.select(instances).where(instances.c.id == instance_id)).first()
 
-    def _set_state(self, instance_id: str, state: str) -> None:
+    def _enter(self, op: Any, state: str, first: bool) -> None:
+        """Move into a step's transitional state; accepting the operation already did that for the first."""
+        if first:
+            return
         with self.store.write() as conn:
-            conn.execute(instances.update().where(instances.c.id == instance_id).values(state=state))
-        inst = self._instance(instance_id)
-        if inst is not None:
-            self._publish(instance_id, inst.account_id, state)
+            conn.execute(instances.update().where(instances.c.id == op.resource_id).values(state=state))
+        self._publish(op.resource_id, op.account_id, state)
 
     def _publish(self, instance_id: str, account_id: int, state: str, **extra: Any) -> None:
         self.cloud.bus.publish({"type": "instance", "instance_id": instance_id, "account_id": account_id,
@@ -243,17 +244,17 @@ class Runner:
         self._publish(op.resource_id, op.account_id, state, action=op.action, operation_state=lc.FAILED,
                       error=message)
 
-    async def _do_step(self, op: Any, step: str) -> dict[str, Any]:
+    async def _do_step(self, op: Any, step: str, first: bool) -> dict[str, Any]:
         params: dict[str, Any] = op.params
         if step == LAUNCH:
             return await self._boot(op.resource_id, failed_state=lc.LAUNCH_FAILED)
         if step == START:
-            self._set_state(op.resource_id, lc.STARTING)
+            self._enter(op, lc.STARTING, first)
             return await self._boot(op.resource_id, failed_state=lc.STOPPED)
         if step.startswith("stop:"):
             return await self._power_off_step(op, step.split(":", 1)[1], params.get("StoppedMode") or "KEEP_CHARGING")
         if step.startswith("reboot:"):
-            self._set_state(op.resource_id, lc.REBOOTING)
+            self._enter(op, lc.REBOOTING, first)
             await self._power_off_or_fail(op, step.split(":", 1)[1])
             return await self._boot(op.resource_id, failed_state=lc.STOPPED)
         if step == APPLY:
@@ -266,10 +267,13 @@ class Runner:
         raise ValueError(f"unknown step {step}")
 
     async def _boot(self, instance_id: str, failed_state: str) -> dict[str, Any]:
-        with self.store.write() as conn:
-            network.assign_wan_ip(conn, instance_id)
+        with self.store.read() as conn:
             inst = conn.execute(sa.select(instances).where(instances.c.id == instance_id)).one()
             spec = build_spec(conn, inst)
+        if inst.public_ip_wanted:
+            # Only instances that want a plain public IP need the write (a new one after STOP_CHARGING).
+            with self.store.write() as conn:
+                network.assign_wan_ip(conn, instance_id)
         try:
             await self.driver.start(spec)
         except GuestError as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from minicvm.accounts import Account
 from minicvm.api import params
 from minicvm.errors import ApiError
@@ -25,8 +27,45 @@ def find_action(service_name: str, action_name: str) -> Any:
     return action
 
 
+# Listings that automation polls while it waits. Their answers depend on the store alone (not, say, on
+# live CLB health), so an answer stays right until the store changes.
+CACHEABLE = frozenset({("cvm", "DescribeInstances"), ("cvm", "DescribeInstancesStatus"), ("cbs", "DescribeDisks"),
+                       ("vpc", "DescribeAddresses")})
+CACHE_SIZE = 512
+
+
+class ListingCache:
+    """Answers of CACHEABLE actions, valid while the store's generation is unchanged (any write anywhere
+    invalidates all of them). Callers get a shallow copy, so adding a RequestId does not touch the cache."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
+
+    def get(self, key: tuple[Any, ...], generation: Any) -> dict[str, Any] | None:
+        found = self.entries.get(key)
+        return dict(found[1]) if found is not None and found[0] == generation else None
+
+    def put(self, key: tuple[Any, ...], generation: Any, result: dict[str, Any]) -> None:
+        if len(self.entries) >= CACHE_SIZE:
+            self.entries.clear()
+        self.entries[key] = (generation, result)
+
+
 async def invoke(cloud: Cloud, account: Account, region: str, request_id: str, service_name: str, action_name: str,
-                 data: dict[str, Any], *, strict: bool = True, language: str = "en-US") -> dict[str, Any]:
+                 data: dict[str, Any], *, strict: bool = True, language: str = "en-US",
+                 cache: ListingCache | None = None) -> dict[str, Any]:
     action = find_action(service_name, action_name)
     request_model = params.validate(action.model, data, strict=strict)
-    return await action.handler(Context(cloud, account, region, request_id, language), request_model)
+    key = generation = None
+    if cache is not None and (service_name, action_name) in CACHEABLE:
+        generation = cloud.store.generation()
+        if generation is not None:
+            key = (account.id, region, service_name, action_name, orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+            hit = cache.get(key, generation)
+            if hit is not None:
+                return hit
+    result = await action.handler(Context(cloud, account, region, request_id, language), request_model)
+    if key is not None:
+        cache.put(key, generation, result)  # type: ignore[union-attr]
+        return dict(result)
+    return result

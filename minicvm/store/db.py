@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,6 +73,17 @@ class Store:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._writes = 0
+        # SQLite's data_version, read on one connection of its own, changes whenever any other
+        # connection — of this process or another — commits: a cheap "has anything changed?".
+        self._probe = sqlite3.connect(self.engine.url.database, check_same_thread=False) if self.is_sqlite else None
+
+    def generation(self) -> tuple[int, int] | None:
+        """A value that changes whenever the database may have changed, or None where minicvm cannot
+        tell cheaply (PostgreSQL, where other processes may write): then nothing may be cached."""
+        if self._probe is None:
+            return None
+        return self._writes, self._probe.execute("PRAGMA data_version").fetchone()[0]
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
@@ -89,6 +101,9 @@ class Store:
                     yield conn
             finally:
                 conn.info["write"] = False
+                self._writes += 1
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._probe is not None:
+            self._probe.close()
