@@ -32,8 +32,6 @@ def qemu_missing() -> str | None:
 @pytest.fixture(scope="module", params=DRIVERS)
 def driver_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str):
     driver = request.param
-    if backend != "sqlite" and driver == "qemu":
-        pytest.skip("the qemu pass runs once, on SQLite (the store is covered by the other tests on both)")
     if driver == "qemu" and (missing := qemu_missing()):
         if os.environ.get("CI") == "true":
             pytest.fail(missing)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from minicvm.domain.keys import fingerprint
+
 
 class PowerState(enum.Enum):
     RUNNING = "running"
@@ -55,6 +57,19 @@ class StoppedChanges:
     login_user: str | None = None
     authorized_keys: tuple[str, ...] | None = None  # public keys; () = none
     disk_sizes: dict[str, int] = field(default_factory=dict)  # disk id → new GiB
+
+    def guest_config(self) -> dict[str, object]:
+        """What goes into the guest's /.minicvm/config.json (both drivers' guests read it at boot)."""
+        config: dict[str, object] = {}
+        if self.password_hash is not None:
+            config["password_hash"] = self.password_hash
+            config["password_changed_at"] = self.password_changed_at
+        if self.login_user is not None:
+            config["login_user"] = self.login_user
+        if self.authorized_keys is not None:
+            config["authorized_keys"] = list(self.authorized_keys)
+            config["key_fingerprints"] = [fingerprint(k) for k in self.authorized_keys]
+        return config
 
 
 class GuestError(Exception):

@@ -12,7 +12,6 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from minicvm.domain.keys import fingerprint
 from minicvm.drivers import userdata
 from minicvm.drivers.base import DiskSpec, GuestError, GuestSpec, PowerState, StopMode, StoppedChanges
 from minicvm.drivers.qemu import agent_client, disks, qmp
@@ -269,15 +268,7 @@ class QemuDriver:
     def _apply_offline(self, spec: GuestSpec, changes: StoppedChanges) -> None:
         for disk_id, size_gib in changes.disk_sizes.items():
             self._ensure_disk(disk_id, size_gib)
-        config: dict[str, object] = {}
-        if changes.password_hash is not None:
-            config["password_hash"] = changes.password_hash
-            config["password_changed_at"] = changes.password_changed_at
-        if changes.login_user is not None:
-            config["login_user"] = changes.login_user
-        if changes.authorized_keys is not None:
-            config["authorized_keys"] = list(changes.authorized_keys)
-            config["key_fingerprints"] = [fingerprint(k) for k in changes.authorized_keys]
+        config = changes.guest_config()
         if config:
             system = spec.system_disk
             self._ensure_disk(system.disk_id, system.size_gib)

@@ -9,7 +9,6 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from minicvm.domain.keys import fingerprint
 from minicvm.drivers.base import DiskSpec, GuestError, GuestSpec, PowerState, StopMode, StoppedChanges
 from minicvm.drivers.sim.guest import Guest
 
@@ -83,14 +82,7 @@ class SimDriver:
             config = json.loads(path.read_text())
         except (FileNotFoundError, ValueError):
             config = {}
-        if changes.password_hash is not None:
-            config["password_hash"] = changes.password_hash
-            config["password_changed_at"] = changes.password_changed_at
-        if changes.login_user is not None:
-            config["login_user"] = changes.login_user
-        if changes.authorized_keys is not None:
-            config["authorized_keys"] = list(changes.authorized_keys)
-            config["key_fingerprints"] = [fingerprint(k) for k in changes.authorized_keys]
+        config.update(changes.guest_config())
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(config))
         tmp.replace(path)

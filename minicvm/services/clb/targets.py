@@ -68,6 +68,16 @@ def _registered(conn: sa.Connection, listener_id: str, location_id: str) -> dict
         lb_targets.c.listener_id == listener_id, lb_targets.c.location_id == location_id))}
 
 
+def _registered_all(conn: sa.Connection, listener_id: str, location_id: str,
+                    wanted: list[tuple[str, int, int | None]]) -> dict[tuple[str, int], Any]:
+    """The registered targets, if every wanted one is among them (Deregister/ModifyTargetWeight)."""
+    current = _registered(conn, listener_id, location_id)
+    missing = [f"{i}:{p}" for i, p, _ in wanted if (i, p) not in current]
+    if missing:
+        raise ApiError("InvalidParameter", f"Not registered on this listener: {', '.join(missing)}.")
+    return current
+
+
 @CLB.action("RegisterTargets", m.Targets)
 async def register_targets(ctx: Context, req: m.Targets) -> dict[str, Any]:
     with ctx.cloud.store.write() as conn:
@@ -92,10 +102,7 @@ async def deregister_targets(ctx: Context, req: m.Targets) -> dict[str, Any]:
         listener = common.owned_listener(conn, ctx, req.LoadBalancerId, req.ListenerId)
         location_id = _location(conn, listener, req)
         wanted = _targets(conn, ctx, req)
-        current = _registered(conn, listener.id, location_id)
-        missing = [f"{i}:{p}" for i, p, _ in wanted if (i, p) not in current]
-        if missing:
-            raise ApiError("InvalidParameter", f"Not registered on this listener: {', '.join(missing)}.")
+        current = _registered_all(conn, listener.id, location_id, wanted)
         for instance_id, port, _ in wanted:
             conn.execute(lb_targets.delete().where(lb_targets.c.seq == current[(instance_id, port)].seq))
         common.record_task(conn, ctx, "DeregisterTargets", [listener.lb_id])
@@ -111,10 +118,7 @@ async def modify_target_weight(ctx: Context, req: m.ModifyTargetWeight) -> dict[
         listener = common.owned_listener(conn, ctx, req.LoadBalancerId, req.ListenerId)
         location_id = _location(conn, listener, req)
         wanted = _targets(conn, ctx, req)
-        current = _registered(conn, listener.id, location_id)
-        missing = [f"{i}:{p}" for i, p, _ in wanted if (i, p) not in current]
-        if missing:
-            raise ApiError("InvalidParameter", f"Not registered on this listener: {', '.join(missing)}.")
+        current = _registered_all(conn, listener.id, location_id, wanted)
         for instance_id, port, weight in wanted:
             new = weight if weight is not None else req.Weight
             if new is None:
