@@ -3,6 +3,7 @@ MINICVM_TEST_POSTGRES=1, which CI sets), and SDK clients bound to it."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,15 @@ def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 @pytest.fixture(scope="session")
 def api(server: ServerProcess) -> Api:
     return Api(server.endpoint, SECRET_ID, SECRET_KEY)
+
+
+_dataplane_nets = itertools.count(1)
+
+
+@pytest.fixture
+def net() -> str:
+    """A /24 of loopback addresses for one data plane test: backends .11-.19, VIPs .1-.9."""
+    return f"127.88.{next(_dataplane_nets)}"
 
 
 @pytest.fixture
