@@ -165,6 +165,21 @@ def _check_instance(conn: sa.Connection, ctx: Context, action: str, instance_id:
     return inst
 
 
+def _not_elastic(disk: Any) -> tuple[str, str] | None:
+    """Only elastic data disks move between instances: not system disks, not disks bought with one."""
+    if disk.usage == "SYSTEM_DISK":
+        return "ResourceUnavailable.TypeError", f"{disk.id} is a system disk"
+    if not disk.portable:
+        return "InvalidDisk.NotPortable", f"{disk.id} is not an elastic disk"
+    return None
+
+
+def _refuse_all(done: str, problems: list[tuple[str, str]]) -> None:
+    """All-or-nothing: one refused disk refuses the batch, and the message names every refused one."""
+    if problems:
+        raise ApiError(problems[0][0], f"No disk was {done}: " + "; ".join(p for _, p in problems) + ".")
+
+
 @CBS.action("AttachDisks", m.AttachDisks)
 async def attach_disks(ctx: Context, req: m.AttachDisks) -> dict[str, Any]:
     wanted = disk_ids(req.DiskIds, limit=10)
@@ -178,10 +193,8 @@ async def attach_disks(ctx: Context, req: m.AttachDisks) -> dict[str, Any]:
         problems = []
         for disk_id in wanted:
             disk = rows[disk_id]
-            if disk.usage == "SYSTEM_DISK":
-                problems.append(("ResourceUnavailable.TypeError", f"{disk_id} is a system disk"))
-            elif not disk.portable:
-                problems.append(("InvalidDisk.NotPortable", f"{disk_id} is not an elastic disk"))
+            if (problem := _not_elastic(disk)) is not None:
+                problems.append(problem)
             elif disk.state != "UNATTACHED":
                 code = "ResourceUnavailable.Attached" if disk.instance_id else "InvalidDisk.Busy"
                 problems.append((code, f"{disk_id} is {disk.state}"))
@@ -189,8 +202,7 @@ async def attach_disks(ctx: Context, req: m.AttachDisks) -> dict[str, Any]:
                 problems.append(("ResourceUnavailable.ZoneNotMatch", f"{disk_id} is in {disk.zone}, the instance in {inst.zone}"))
             elif req.DeleteWithInstance and disk.charge_type != "POSTPAID_BY_HOUR":
                 problems.append(("InvalidParameterValue", f"{disk_id} is prepaid; DeleteWithInstance needs a postpaid disk"))
-        if problems:
-            raise ApiError(problems[0][0], "No disk was attached: " + "; ".join(p for _, p in problems) + ".")
+        _refuse_all("attached", problems)
         attached = conn.execute(sa.select(sa.func.count()).select_from(disks).where(
             disks.c.instance_id == inst.id, disks.c.usage == "DATA_DISK")).scalar_one()
         if attached + len(wanted) > MAX_DATA_DISKS:
@@ -215,17 +227,14 @@ async def detach_disks(ctx: Context, req: m.DetachDisks) -> dict[str, Any]:
         problems = []
         for disk_id in wanted:
             disk = rows[disk_id]
-            if disk.usage == "SYSTEM_DISK":
-                problems.append(("ResourceUnavailable.TypeError", f"{disk_id} is a system disk"))
-            elif not disk.portable:
-                problems.append(("InvalidDisk.NotPortable", f"{disk_id} is not an elastic disk"))
+            if (problem := _not_elastic(disk)) is not None:
+                problems.append(problem)
             elif disk.state != "ATTACHED":
                 problems.append(("InvalidDisk.NotSupported" if disk.state == "UNATTACHED" else "InvalidDisk.Busy",
                                  f"{disk_id} is {disk.state}"))
             elif req.InstanceId is not None and disk.instance_id != req.InstanceId:
                 problems.append(("InvalidParameterValue", f"{disk_id} is attached to {disk.instance_id}, not {req.InstanceId}"))
-        if problems:
-            raise ApiError(problems[0][0], "No disk was detached: " + "; ".join(p for _, p in problems) + ".")
+        _refuse_all("detached", problems)
         for instance_id in {rows[d].instance_id for d in wanted}:
             _check_instance(conn, ctx, "DetachDisks", instance_id)
         op_ids = []
