@@ -73,7 +73,8 @@ def serve(
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
     config = uvicorn.Config(app_, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                            loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
+                            loop="uvloop", http="httptools", timeout_graceful_shutdown=5,
+                            proxy_headers=False, server_header=False)
     Server(config).run()
 
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from minicvm.dataplane.model import ApplyError, Backend, HealthCheckConfig, ListenerConfig, MetricsSample, Route
 from minicvm.dataplane.plane import DataPlane
+from minicvm.store.prepared import Prepared
 from minicvm.store.tables import events, instances, lb_rules, lb_targets, listeners, load_balancers
 from minicvm.timefmt import now
 
@@ -32,6 +33,11 @@ def drain_seconds_of(tags: list[dict[str, str]], default: float) -> float:
         if tag.get("TagKey") == DRAIN_TAG:
             return float(tag["TagValue"])
     return default
+
+
+# Asked before every planned power-off: a prepared statement (see store/prepared.py).
+BALANCERS_OF = Prepared(lambda: sa.select(load_balancers.c.id, load_balancers.c.tags).where(load_balancers.c.id.in_(
+    sa.select(lb_targets.c.lb_id).where(lb_targets.c.instance_id == sa.bindparam("instance_id")))))
 
 
 class ClbController:
@@ -108,8 +114,7 @@ class ClbController:
     def _drain_plan(self, instance_id: str) -> dict[str, float]:
         """{load balancer: drain seconds} for the load balancers of this instance that drain."""
         with self.cloud.store.read() as conn:
-            rows = conn.execute(sa.select(load_balancers.c.id, load_balancers.c.tags).where(load_balancers.c.id.in_(
-                sa.select(lb_targets.c.lb_id).where(lb_targets.c.instance_id == instance_id)))).all()
+            rows = BALANCERS_OF.all(conn, instance_id=instance_id)
         default = self.cloud.settings.drain_seconds
         plan = {r.id: drain_seconds_of(list(r.tags), default) for r in rows}
         return {lb: seconds for lb, seconds in plan.items() if seconds > 0}

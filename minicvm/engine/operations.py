@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from minicvm import ids
 from minicvm.domain import lifecycle as lc
 from minicvm.errors import ApiError
+from minicvm.store.prepared import Prepared, each
 from minicvm.store.tables import instances, operations
 from minicvm.timefmt import now
 
@@ -69,23 +70,35 @@ class Accepted:
     operation_ids: list[str]
 
 
+INSERT_OPERATION = Prepared(lambda: operations.insert().values(
+    {name: sa.bindparam(name) for name in ("id", "request_id", "account_id", "resource_id", "action", "steps", "step",
+                                           "params", "state", "created_time", "updated_time")}))
+
+OWNED_INSTANCES = Prepared(lambda ids: sa.select(instances).where(
+    instances.c.account_id == sa.bindparam("account_id"), instances.c.id.in_(each("ids", ids))), lists=("ids",))
+
+# Compare-and-set: the instance is still in the state we checked, and no operation took it meanwhile.
+ENTER_OPERATION = Prepared(lambda: instances.update().where(
+    instances.c.id == sa.bindparam("instance_id"),
+    instances.c.state == sa.bindparam("checked_state"),
+    sa.or_(instances.c.latest_operation_state.is_(None), instances.c.latest_operation_state != lc.OPERATING),
+).values(state=sa.bindparam("new_state"), latest_operation=sa.bindparam("action"),
+         latest_operation_state=lc.OPERATING, latest_operation_request_id=sa.bindparam("request_id"),
+         latest_operation_error=None))
+
+
 def insert_operation(conn: sa.Connection, *, account_id: int, resource_id: str, action: str,
                      steps: list[str], params: dict[str, Any], request_id: str, state: str = lc.OPERATING) -> str:
     op_id = "op-" + ids.new_request_id()
     ts = now()
-    conn.execute(
-        operations.insert().values(
-            id=op_id, request_id=request_id, account_id=account_id, resource_id=resource_id, action=action,
-            steps=steps, step=0, params=params, state=state, created_time=ts, updated_time=ts,
-        )
-    )
+    INSERT_OPERATION.run(conn, id=op_id, request_id=request_id, account_id=account_id, resource_id=resource_id,
+                         action=action, steps=steps, step=0, params=params, state=state, created_time=ts,
+                         updated_time=ts)
     return op_id
 
 
 def load_owned(conn: sa.Connection, account_id: int, instance_ids: Sequence[str]) -> dict[str, Any]:
-    rows = conn.execute(
-        sa.select(instances).where(instances.c.account_id == account_id, instances.c.id.in_(list(instance_ids)))
-    ).all()
+    rows = OWNED_INSTANCES.all(conn, account_id=account_id, ids=list(dict.fromkeys(instance_ids)))
     found = {r.id: r for r in rows}
     missing = [i for i in instance_ids if i not in found]
     if missing:
@@ -140,19 +153,9 @@ def accept(
         op_params = dict(params or {}, **(per_instance or {}).get(instance_id, {}), prior_state=row.state)
         steps = plan(action, row.state, op_params)
         new_state = first_state(steps, row.state)
-        result = conn.execute(
-            instances.update()
-            .where(
-                instances.c.id == instance_id,
-                instances.c.state == row.state,
-                sa.or_(instances.c.latest_operation_state.is_(None), instances.c.latest_operation_state != lc.OPERATING),
-            )
-            .values(
-                state=new_state, latest_operation=action, latest_operation_state=lc.OPERATING,
-                latest_operation_request_id=request_id, latest_operation_error=None,
-            )
-        )
-        if result.rowcount != 1:
+        entered = ENTER_OPERATION.run(conn, instance_id=instance_id, checked_state=row.state, new_state=new_state,
+                                      action=action, request_id=request_id)
+        if entered != 1:
             # Another caller changed the instance between our read and this write.
             raise ApiError(
                 "OperationDenied.InstanceOperationInProgress",

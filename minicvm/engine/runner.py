@@ -16,6 +16,7 @@ from minicvm.domain import lifecycle as lc
 from minicvm.drivers.base import DiskSpec, GuestError, GuestSpec, PowerState, StopMode
 from minicvm.engine import network, resource_steps
 from minicvm.engine.operations import APPLY, DESTROY, ISOLATE, LAUNCH, START
+from minicvm.store.prepared import Prepared
 from minicvm.store.tables import addresses, classic_links, disks, events, instances, lb_targets, operations
 from minicvm.timefmt import now
 
@@ -37,12 +38,35 @@ class StepFailed(Exception):
         self.message = message
 
 
+# Every operation runs these: prepared statements (see store/prepared.py).
+OPERATION = Prepared(lambda: sa.select(operations).where(operations.c.id == sa.bindparam("id")))
+INSTANCE = Prepared(lambda: sa.select(instances).where(instances.c.id == sa.bindparam("id")))
+INSTANCE_STATE = Prepared(lambda: sa.select(instances.c.state).where(instances.c.id == sa.bindparam("id")))
+GUEST_DISKS = Prepared(lambda: sa.select(disks.c.id, disks.c.size, disks.c.usage)
+                       .where(disks.c.instance_id == sa.bindparam("id"),
+                              disks.c.state.in_([sa.literal(s) for s in ("ATTACHED", "EXPANDING", "DETACHING")]))
+                       .order_by(disks.c.usage.desc(), disks.c.seq))
+OPERATION_PROGRESS = Prepared(lambda: operations.update().where(operations.c.id == sa.bindparam("id")).values(
+    step=sa.bindparam("step"), state=sa.bindparam("state"), updated_time=sa.bindparam("updated_time")))
+# The instance's LatestOperation is this operation's only while no later request took it over.
+OPERATION_SUCCEEDED = Prepared(lambda: instances.update().where(
+    instances.c.id == sa.bindparam("id"), instances.c.latest_operation_request_id == sa.bindparam("request_id"),
+).values(latest_operation_state=lc.SUCCESS))
+_SET_INSTANCE: dict[tuple[str, ...], Prepared] = {}
+
+
+def set_instance(conn: sa.Connection, instance_id: str, values: dict[str, Any]) -> None:
+    """UPDATE one instance's columns; one prepared statement per set of columns."""
+    names = tuple(sorted(values))
+    prepared = _SET_INSTANCE.get(names)
+    if prepared is None:
+        prepared = _SET_INSTANCE[names] = Prepared(lambda: instances.update().where(
+            instances.c.id == sa.bindparam("instance_id")).values({n: sa.bindparam(n) for n in names}))
+    prepared.run(conn, instance_id=instance_id, **values)
+
+
 def build_spec(conn: sa.Connection, inst: Any) -> GuestSpec:
-    rows = conn.execute(
-        sa.select(disks.c.id, disks.c.size, disks.c.usage)
-        .where(disks.c.instance_id == inst.id, disks.c.state.in_(("ATTACHED", "EXPANDING", "DETACHING")))
-        .order_by(disks.c.usage.desc(), disks.c.seq)
-    ).all()
+    rows = GUEST_DISKS.all(conn, id=inst.id)
     return GuestSpec(
         instance_id=inst.id, host=inst.guest_host, port=inst.guest_port, cpu=inst.cpu, memory_gib=inst.memory,
         disks=tuple(DiskSpec(r.id, r.size, r.usage == "SYSTEM_DISK") for r in rows),
@@ -141,7 +165,7 @@ class Runner:
         """The driver saw a guest go off. If no operation of ours is doing that, the guest did it by
         itself: the instance is STOPPED from now on, with an entry in its log saying why."""
         with self.store.read() as conn:
-            inst = conn.execute(sa.select(instances).where(instances.c.id == instance_id)).first()
+            inst = INSTANCE.first(conn, id=instance_id)
         if inst is None or inst.state != lc.RUNNING or inst.latest_operation_state == lc.OPERATING:
             return
         self._record_unexpected_stop(inst, "the guest OS powered off by itself")
@@ -158,8 +182,8 @@ class Runner:
 
     async def _run(self, op_id: str) -> None:
         with self.store.read() as conn:
-            op = conn.execute(sa.select(operations).where(operations.c.id == op_id)).one()
-            state = conn.execute(sa.select(instances.c.state).where(instances.c.id == op.resource_id)).scalar()
+            op = OPERATION.first(conn, id=op_id)
+            state = INSTANCE_STATE.scalar(conn, id=op.resource_id)
         if state is not None:
             # Tell listeners (the console) about the transitional state the action was accepted into.
             self._publish(op.resource_id, op.account_id, state, action=op.action, operation_state=lc.OPERATING)
@@ -204,14 +228,14 @@ class Runner:
 
     def _instance(self, instance_id: str) -> Any:
         with self.store.read() as conn:
-            return conn.execute(sa.select(instances).where(instances.c.id == instance_id)).first()
+            return INSTANCE.first(conn, id=instance_id)
 
     def _enter(self, op: Any, state: str, first: bool) -> None:
         """Move into a step's transitional state; accepting the operation already did that for the first."""
         if first:
             return
         with self.store.write() as conn:
-            conn.execute(instances.update().where(instances.c.id == op.resource_id).values(state=state))
+            set_instance(conn, op.resource_id, {"state": state})
         self._publish(op.resource_id, op.account_id, state)
 
     def _publish(self, instance_id: str, account_id: int, state: str, **extra: Any) -> None:
@@ -224,13 +248,11 @@ class Runner:
         last = index == total - 1
         with self.store.write() as conn:
             if values:
-                conn.execute(instances.update().where(instances.c.id == op.resource_id).values(**values))
+                set_instance(conn, op.resource_id, values)
             if last:
-                conn.execute(instances.update().where(instances.c.id == op.resource_id,
-                                                      instances.c.latest_operation_request_id == op.request_id)
-                             .values(latest_operation_state=lc.SUCCESS))
-            conn.execute(operations.update().where(operations.c.id == op.id).values(
-                step=index + 1, state=lc.SUCCESS if last else lc.OPERATING, updated_time=now()))
+                OPERATION_SUCCEEDED.run(conn, id=op.resource_id, request_id=op.request_id)
+            OPERATION_PROGRESS.run(conn, id=op.id, step=index + 1, state=lc.SUCCESS if last else lc.OPERATING,
+                                   updated_time=now())
         if "state" in values or last:
             self._publish(op.resource_id, op.account_id, values.get("state", ""), action=op.action,
                           operation_state=lc.SUCCESS if last else lc.OPERATING)
@@ -268,7 +290,7 @@ class Runner:
 
     async def _boot(self, instance_id: str, failed_state: str) -> dict[str, Any]:
         with self.store.read() as conn:
-            inst = conn.execute(sa.select(instances).where(instances.c.id == instance_id)).one()
+            inst = INSTANCE.first(conn, id=instance_id)
             spec = build_spec(conn, inst)
         if inst.public_ip_wanted:
             # Only instances that want a plain public IP need the write (a new one after STOP_CHARGING).

@@ -23,6 +23,7 @@ from minicvm.engine import operations as ops
 from minicvm.engine.launch import DiskPlan, LaunchPlan, insert_instances
 from minicvm.engine.scaling import activities, membership
 from minicvm.errors import ApiError
+from minicvm.store.prepared import Prepared
 from minicvm.store.tables import group_instances, instances, launch_configurations, scaling_groups, subnets
 from minicvm.timefmt import as_utc, now
 
@@ -37,6 +38,10 @@ PROBE_TIMEOUT = 0.5
 
 class _Moved(Exception):
     """The member changed under us (an API call won); this decision is dropped."""
+
+
+# Read after every instance event: a prepared statement (see store/prepared.py).
+ALL_GROUPS = Prepared(lambda: sa.select(scaling_groups).order_by(scaling_groups.c.seq))
 
 
 class Reconciler:
@@ -82,7 +87,7 @@ class Reconciler:
 
     async def tick(self) -> None:
         with self.cloud.store.read() as conn:
-            groups = list(conn.execute(sa.select(scaling_groups).order_by(scaling_groups.c.seq)))
+            groups = ALL_GROUPS.all(conn)
         for group in groups:
             await self._reconcile(group)
 

@@ -16,6 +16,7 @@ from minicvm.services.cvm import models as m
 from minicvm.services.cvm import rules
 from minicvm.services.cvm.service import CVM
 from minicvm.services.cvm.views import instance_views
+from minicvm.store.prepared import Prepared, each
 from minicvm.store.tables import addresses, disks, instances
 
 INSTANCE_FILTERS = (
@@ -97,15 +98,28 @@ async def describe_instances(ctx: Context, req: m.DescribeInstances) -> dict[str
 async def describe_instances_status(ctx: Context, req: m.DescribeInstancesStatus) -> dict[str, Any]:
     wanted = instance_ids(req.InstanceIds, required=False)
     offset, limit = common.paging(req.Offset, req.Limit)
-    where = [instances.c.account_id == ctx.account.id, instances.c.region == ctx.region]
-    if wanted:
-        where.append(instances.c.id.in_(wanted))
     with ctx.cloud.store.read() as conn:
-        total = conn.execute(sa.select(sa.func.count()).select_from(instances).where(*where)).scalar_one()
-        rows = conn.execute(sa.select(instances.c.id, instances.c.state).where(*where)
-                            .order_by(instances.c.seq).offset(offset).limit(limit))
-        return {"TotalCount": total,
-                "InstanceStatusSet": [{"InstanceId": r.id, "InstanceState": r.state} for r in rows]}
+        if wanted:
+            # At most 100 ids: fetch them all and page here, the count comes for free.
+            rows = STATUS_OF.all(conn, account_id=ctx.account.id, region=ctx.region, ids=list(dict.fromkeys(wanted)))
+            total, rows = len(rows), rows[offset:offset + limit]
+        else:
+            total = STATUS_COUNT.scalar(conn, account_id=ctx.account.id, region=ctx.region)
+            rows = STATUS_PAGE.all(conn, account_id=ctx.account.id, region=ctx.region, offset=offset, limit=limit)
+    return {"TotalCount": total, "InstanceStatusSet": [{"InstanceId": r.id, "InstanceState": r.state} for r in rows]}
+
+
+# Automation polls DescribeInstancesStatus while it waits for a state: these are prepared statements.
+def _owned_here() -> list[Any]:
+    return [instances.c.account_id == sa.bindparam("account_id"), instances.c.region == sa.bindparam("region")]
+
+
+STATUS_OF = Prepared(lambda ids: sa.select(instances.c.id, instances.c.state)
+                     .where(*_owned_here(), instances.c.id.in_(each("ids", ids))).order_by(instances.c.seq),
+                     lists=("ids",))
+STATUS_COUNT = Prepared(lambda: sa.select(sa.func.count().label("n")).select_from(instances).where(*_owned_here()))
+STATUS_PAGE = Prepared(lambda: sa.select(instances.c.id, instances.c.state).where(*_owned_here())
+                       .order_by(instances.c.seq).offset(sa.bindparam("offset")).limit(sa.bindparam("limit")))
 
 
 def run_batch(ctx: Context, action: str, ids: list[str], *, params: dict[str, Any] | None = None,
