@@ -1,9 +1,9 @@
 """Resource identifiers in Tencent's shape: prefix, dash, 8 lowercase alphanumerics."""
 
+import os
 import re
 import secrets
 import string
-import uuid
 
 _ALPHABET = string.ascii_lowercase + string.digits
 _ID_RE = re.compile(r"^[a-z]+-[a-z0-9]{8}$")
@@ -18,4 +18,7 @@ def is_well_formed(resource_id: str, prefix: str) -> bool:
 
 
 def new_request_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID, as Tencent's RequestIds are; formatted by hand, which costs a third of
+    uuid.uuid4() — every request and every operation takes one."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"

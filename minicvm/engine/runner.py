@@ -41,7 +41,6 @@ class StepFailed(Exception):
 # Every operation runs these: prepared statements (see store/prepared.py).
 OPERATION = Prepared(lambda: sa.select(operations).where(operations.c.id == sa.bindparam("id")))
 INSTANCE = Prepared(lambda: sa.select(instances).where(instances.c.id == sa.bindparam("id")))
-INSTANCE_STATE = Prepared(lambda: sa.select(instances.c.state).where(instances.c.id == sa.bindparam("id")))
 GUEST_DISKS = Prepared(lambda: sa.select(disks.c.id, disks.c.size, disks.c.usage)
                        .where(disks.c.instance_id == sa.bindparam("id"),
                               disks.c.state.in_([sa.literal(s) for s in ("ATTACHED", "EXPANDING", "DETACHING")]))
@@ -183,17 +182,18 @@ class Runner:
     async def _run(self, op_id: str) -> None:
         with self.store.read() as conn:
             op = OPERATION.first(conn, id=op_id)
-            state = INSTANCE_STATE.scalar(conn, id=op.resource_id)
-        if state is not None:
+            inst = INSTANCE.first(conn, id=op.resource_id)
+        if inst is not None:
             # Tell listeners (the console) about the transitional state the action was accepted into.
-            self._publish(op.resource_id, op.account_id, state, action=op.action, operation_state=lc.OPERATING)
+            self._publish(op.resource_id, op.account_id, inst.state, action=op.action, operation_state=lc.OPERATING)
         steps: list[str] = list(op.steps)
         if resource_steps.is_resource_step(steps[0]):
             await self._run_resource(op, steps)
             return
         try:
             for index in range(op.step, len(steps)):
-                values = await self._do_step(op, steps[index], first=index == 0)
+                # The row just read serves the first step; later steps read it anew.
+                values = await self._do_step(op, steps[index], first=index == 0, inst=inst if index == op.step else None)
                 self._finish_step(op, index, len(steps), values)
         except StepFailed as failure:
             self._fail(op, failure.state, failure.message)
@@ -266,18 +266,19 @@ class Runner:
         self._publish(op.resource_id, op.account_id, state, action=op.action, operation_state=lc.FAILED,
                       error=message)
 
-    async def _do_step(self, op: Any, step: str, first: bool) -> dict[str, Any]:
+    async def _do_step(self, op: Any, step: str, first: bool, inst: Any = None) -> dict[str, Any]:
         params: dict[str, Any] = op.params
         if step == LAUNCH:
-            return await self._boot(op.resource_id, failed_state=lc.LAUNCH_FAILED)
+            return await self._boot(op.resource_id, failed_state=lc.LAUNCH_FAILED, inst=inst)
         if step == START:
             self._enter(op, lc.STARTING, first)
-            return await self._boot(op.resource_id, failed_state=lc.STOPPED)
+            return await self._boot(op.resource_id, failed_state=lc.STOPPED, inst=inst)
         if step.startswith("stop:"):
-            return await self._power_off_step(op, step.split(":", 1)[1], params.get("StoppedMode") or "KEEP_CHARGING")
+            return await self._power_off_step(op, step.split(":", 1)[1], params.get("StoppedMode") or "KEEP_CHARGING",
+                                              inst)
         if step.startswith("reboot:"):
             self._enter(op, lc.REBOOTING, first)
-            await self._power_off_or_fail(op, step.split(":", 1)[1])
+            await self._power_off_or_fail(op, step.split(":", 1)[1], inst)
             return await self._boot(op.resource_id, failed_state=lc.STOPPED)
         if step == APPLY:
             return await self._apply(op)
@@ -288,9 +289,9 @@ class Runner:
             return {"state": lc.SHUTDOWN, "isolated_source": "MANMADE", "stopped_mode": None}
         raise ValueError(f"unknown step {step}")
 
-    async def _boot(self, instance_id: str, failed_state: str) -> dict[str, Any]:
+    async def _boot(self, instance_id: str, failed_state: str, inst: Any = None) -> dict[str, Any]:
         with self.store.read() as conn:
-            inst = INSTANCE.first(conn, id=instance_id)
+            inst = inst or INSTANCE.first(conn, id=instance_id)
             spec = build_spec(conn, inst)
         if inst.public_ip_wanted:
             # Only instances that want a plain public IP need the write (a new one after STOP_CHARGING).
@@ -312,8 +313,8 @@ class Runner:
             return False
         return await self.driver.stop(instance_id, StopMode.HARD, 0)
 
-    async def _power_off_or_fail(self, op: Any, stop_type: str) -> None:
-        inst = self._instance(op.resource_id)
+    async def _power_off_or_fail(self, op: Any, stop_type: str, inst: Any = None) -> None:
+        inst = inst or self._instance(op.resource_id)
         for hook in self.before_power_off:
             await hook(inst, op.action)
         if not await self.power_off(op.resource_id, stop_type):
@@ -323,8 +324,8 @@ class Runner:
                 f"power button (StopType {stop_type}); use SOFT_FIRST or HARD to force it",
             )
 
-    async def _power_off_step(self, op: Any, stop_type: str, stopped_mode: str) -> dict[str, Any]:
-        await self._power_off_or_fail(op, stop_type)
+    async def _power_off_step(self, op: Any, stop_type: str, stopped_mode: str, inst: Any = None) -> dict[str, Any]:
+        await self._power_off_or_fail(op, stop_type, inst)
         if stopped_mode == "STOP_CHARGING":
             with self.store.write() as conn:
                 network.release_wan_ip(conn, op.resource_id)

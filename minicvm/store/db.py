@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -54,7 +55,10 @@ def make_engine(url: str) -> sa.Engine:
         @sa.event.listens_for(engine, "begin")
         def _begin(conn) -> None:  # type: ignore[no-untyped-def]
             # Straight to the driver: through exec_driver_sql this cost more than the query it precedes.
-            conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
+            # Inside Store.write() the transaction is already open on the driver: nothing to begin.
+            driver = conn.connection.driver_connection
+            if not driver.in_transaction:
+                driver.execute("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
 
         return engine
     return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **JSON_CODEC)
@@ -125,12 +129,26 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A transaction that commits on success; on SQLite it takes the write lock up front so a
-        read-check-write sequence cannot interleave with another process's."""
+        read-check-write sequence cannot interleave with another process's. The transaction is opened and
+        ended on the driver itself (SQLAlchemy's Transaction objects cost as much as the statements of a
+        stop); where Core statements inside it made SQLAlchemy open its own view, SQLAlchemy ends it."""
         conn = self._take()
+        driver: Any = conn.connection.driver_connection
         conn.info["write"] = True
         try:
-            with conn.begin():
-                yield conn
+            if self.is_sqlite:
+                driver.execute("BEGIN IMMEDIATE")
+            yield conn
+            if conn.in_transaction():
+                conn.commit()
+            else:
+                driver.commit()
+        except BaseException:
+            if conn.in_transaction():
+                conn.rollback()
+            else:
+                driver.rollback()
+            raise
         finally:
             conn.info["write"] = False
             self._writes += 1

@@ -42,7 +42,8 @@ class SimDriver:
             return  # already on: starting is idempotent so recovery can repeat it
         for disk in spec.disks:
             await self.create_disk(disk.disk_id, disk.size_gib)
-        await asyncio.sleep(self.boot_seconds)
+        if self.boot_seconds > 0:  # with no boot time the whole start happens in one go, without yielding
+            await asyncio.sleep(self.boot_seconds)
         guest = Guest(spec, {d.disk_id: self.disk_path(d.disk_id) for d in spec.disks}, self.bytes_per_gib,
                       on_off=self._guest_off)
         try:
@@ -63,6 +64,8 @@ class SimDriver:
             guest.power_off()
             return True
         guest.press_power_button(self.shutdown_seconds)
+        if guest.off.is_set():
+            return True  # no shutdown time: it is already off, no need to wait for it
         try:
             await asyncio.wait_for(guest.off.wait(), timeout)
         except TimeoutError:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -30,9 +32,13 @@ class GuestDisk:
     def __init__(self, root: Path, size_bytes: int) -> None:
         self.root = root
         self.data = root / "data"
-        self.data.mkdir(parents=True, exist_ok=True)
         self.size_bytes = size_bytes
-        self.used = sum(p.stat().st_size for p in self.data.iterdir() if p.is_file())
+        try:
+            with os.scandir(self.data) as entries:
+                self.used = sum(e.stat().st_size for e in entries if e.is_file())
+        except FileNotFoundError:  # the driver makes it when it creates the disk; a new disk is empty
+            self.data.mkdir(parents=True, exist_ok=True)
+            self.used = 0
 
     def _path(self, key: str) -> Path:
         return self.data / quote(key, safe="")
@@ -88,14 +94,18 @@ class Guest:
         self.failing_health = False
 
     def _count_boot(self) -> int:
-        meta = self.system_root / ".minicvm"
-        meta.mkdir(parents=True, exist_ok=True)
-        path = meta / "boot_count"
+        # Every start pays for this: plain os calls, and the directory is made only the first time.
+        path = os.path.join(self.system_root, ".minicvm", "boot_count")
         try:
-            count = int(path.read_text()) + 1
-        except (FileNotFoundError, ValueError):
+            with open(path, "rb") as f:
+                count = int(f.read() or 0) + 1
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
             count = 1
-        path.write_text(str(count))
+        except ValueError:
+            count = 1
+        with open(path, "wb") as f:
+            f.write(str(count).encode())
         return count
 
     def plug(self, disk: DiskSpec, root: Path) -> None:
@@ -107,9 +117,19 @@ class Guest:
         self.spec = replace(self.spec, disks=tuple(d for d in self.spec.disks if d.disk_id != disk_id))
 
     async def listen(self) -> None:
-        self.server = await asyncio.get_running_loop().create_server(
-            lambda: _GuestProtocol(self), self.spec.host, self.spec.port, reuse_address=True
-        )
+        # A socket bound here rather than a host name handed to the loop: the loop would resolve the
+        # name first and yield, so a start could not finish in one go (and a poll would see STARTING).
+        family = socket.AF_INET6 if ":" in self.spec.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.spec.host, self.spec.port))
+            sock.listen(128)
+            sock.setblocking(False)
+            self.server = await asyncio.get_running_loop().create_server(lambda: _GuestProtocol(self), sock=sock)
+        except BaseException:
+            sock.close()
+            raise
 
     def power_off(self) -> None:
         """Pull the plug: the listener and every open connection go at once, memory is lost."""
@@ -124,7 +144,10 @@ class Guest:
         if self.ignore_power_button or self.shutting_down or self.off.is_set():
             return
         self.shutting_down = True
-        asyncio.get_running_loop().call_later(shutdown_seconds, self.power_off)
+        if shutdown_seconds > 0:
+            asyncio.get_running_loop().call_later(shutdown_seconds, self.power_off)
+        else:
+            self.power_off()
 
     def control(self, what: str) -> tuple[int, bytes, str]:
         """Test hooks of the guest contract: make a running guest fail the way real ones do."""

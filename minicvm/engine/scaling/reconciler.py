@@ -50,6 +50,7 @@ class Reconciler:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._creation_failures: dict[str, int] = {}
+        self._groups_exist = True  # until the first tick has looked
         cloud.bus.listeners.append(self._on_event)
 
     # -- running ----------------------------------------------------------------------------------
@@ -67,10 +68,12 @@ class Reconciler:
         """Look now. A user's change to a group also restarts launches that had stopped after failures."""
         if group_id is not None:
             self._creation_failures.pop(group_id, None)
+        self._groups_exist = True  # perhaps: the next tick knows
         self._wake.set()
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        if event.get("type") in ("instance", "health"):
+        # Without groups no instance event can matter; creating a group wakes the reconciler itself.
+        if self._groups_exist and event.get("type") in ("instance", "health"):
             self._wake.set()
 
     async def _loop(self) -> None:
@@ -88,6 +91,7 @@ class Reconciler:
     async def tick(self) -> None:
         with self.cloud.store.read() as conn:
             groups = ALL_GROUPS.all(conn)
+        self._groups_exist = bool(groups)
         for group in groups:
             await self._reconcile(group)
 
