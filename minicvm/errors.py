@@ -18,3 +18,9 @@ def missing(name: str) -> ApiError:
 
 def invalid_value(name: str, detail: str, code: str = "InvalidParameterValue") -> ApiError:
     return ApiError(code, f"The value of parameter `{name}` is invalid: {detail}")
+
+
+def missing_one_of(*names: str, code: str = "MissingParameter") -> ApiError:
+    """Parameters each optional on its own, of which the request must give at least one."""
+    listed = ", ".join(f"`{n}`" for n in names)
+    return ApiError(code, f"The request is missing a required parameter: give at least one of {listed}.")

@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
 Processor = Callable[[Any], Any] | None
+R = TypeVar("R", bound=tuple[Any, ...])
 
 
 def each(name: str, count: int) -> list[sa.BindParameter[Any]]:
@@ -31,17 +32,20 @@ class _Compiled:
     positional: tuple[str, ...] | None  # bind names in order for qmark dialects, None for named ones
     binds: dict[str, Processor]
     fixed: dict[str, Any]  # values written into the statement itself (e.g. a literal in a WHERE)
-    row: type | None  # a namedtuple of the selected columns, None for statements without rows
+    row: Any  # the row class (a NamedTuple of the selected columns), None for statements without rows
     results: tuple[Processor, ...]
 
 
-class Prepared:
+class Prepared(Generic[R]):
     """`build(**sizes)` returns the statement; `sizes` holds the length of each parameter named in `lists`
-    (IN lists, see each()). Compiled forms are cached per dialect and list sizes."""
+    (IN lists, see each()). Compiled forms are cached per dialect and list sizes. A SELECT's rows are
+    `row`s (store/rows.py, or a NamedTuple of the statement's own), whose fields must be the selected
+    columns in order; checked when the statement is first compiled."""
 
-    def __init__(self, build: Callable[..., Any], lists: tuple[str, ...] = ()) -> None:
+    def __init__(self, build: Callable[..., Any], lists: tuple[str, ...] = (), row: type[R] | None = None) -> None:
         self.build = build
         self.lists = lists
+        self.row = row
         self._compiled: dict[tuple[Any, ...], _Compiled] = {}
 
     def _compile(self, dialect: sa.Dialect, sizes: dict[str, int]) -> _Compiled:
@@ -58,7 +62,12 @@ class Prepared:
         row, results = None, ()
         if isinstance(stmt, sa.Select):
             columns = list(stmt.selected_columns)
-            row = namedtuple("Row", [c.key for c in columns])  # type: ignore[misc]  # noqa: PYI024
+            keys = [c.key for c in columns]
+            row = self.row
+            if row is None:
+                row = namedtuple("Row", keys)  # type: ignore[misc]  # noqa: PYI024
+            elif list(row._fields) != keys:  # type: ignore[attr-defined]
+                raise TypeError(f"{row.__name__} has fields {row._fields}, the statement selects {keys}")  # type: ignore[attr-defined]
             results = tuple(dialect.type_descriptor(c.type).result_processor(dialect, None) for c in columns)
         fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
         positional = tuple(compiled.positiontup or ()) if dialect.positional else None
@@ -79,7 +88,7 @@ class Prepared:
         args: Any = params if compiled.positional is None else tuple(params[n] for n in compiled.positional)
         return compiled, conn.connection.driver_connection.execute(compiled.sql, args)  # type: ignore[union-attr]
 
-    def all(self, conn: sa.Connection, **params: Any) -> list[Any]:
+    def all(self, conn: sa.Connection, **params: Any) -> list[R]:
         compiled, cursor = self._execute(conn, params)
         row, results = compiled.row, compiled.results
         assert row is not None, "all() needs a SELECT"
@@ -87,7 +96,7 @@ class Prepared:
             return [row._make(r) for r in cursor.fetchall()]
         return [row._make(v if p is None else p(v) for p, v in zip(results, r, strict=True)) for r in cursor.fetchall()]
 
-    def first(self, conn: sa.Connection, **params: Any) -> Any | None:
+    def first(self, conn: sa.Connection, **params: Any) -> R | None:
         rows = self.all(conn, **params)
         return rows[0] if rows else None
 

@@ -1,0 +1,314 @@
+"""One typed row class per table, the single shape a stored row has in the code above the store: the
+prepared statements (store/prepared.py) and the services' backends both hand out these.
+
+They are NamedTuples rather than dataclasses because listings build one per row and a NamedTuple is
+built from the cursor's tuple about ten times faster than a frozen dataclass; they are just as immutable
+and as typed. Fields are the table's columns in the table's order (tests/test_rows.py holds them to it),
+so `Row._make(cursor_row)` is the whole conversion."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple, TypeVar
+
+import sqlalchemy as sa
+
+from minicvm.store import tables
+
+R = TypeVar("R", bound=tuple[Any, ...])
+
+
+class Address(NamedTuple):
+    seq: int
+    id: str
+    account_id: int
+    region: str
+    ip: str
+    address_type: str
+    status: str
+    name: str
+    instance_id: str | None
+    private_ip: str | None
+    bandwidth: int
+    internet_charge_type: str
+    created_time: datetime
+
+
+class ClassicLink(NamedTuple):
+    instance_id: str
+    vpc_id: str
+    account_id: int
+    created_time: datetime
+
+
+class ClientToken(NamedTuple):
+    account_id: int
+    action: str
+    token: str
+    response: dict[str, Any]
+    created_time: datetime
+
+
+class Disk(NamedTuple):
+    seq: int
+    id: str
+    account_id: int
+    region: str
+    zone: str
+    instance_id: str | None
+    usage: str
+    disk_type: str
+    size: int
+    portable: bool
+    delete_with_instance: bool
+    state: str
+    name: str
+    charge_type: str
+    last_instance_id: str | None
+    created_time: datetime
+
+
+class Event(NamedTuple):
+    seq: int
+    account_id: int
+    resource_id: str
+    kind: str
+    message: str
+    created_time: datetime
+
+
+class GroupInstance(NamedTuple):
+    instance_id: str
+    group_id: str
+    account_id: int
+    launch_configuration_id: str
+    version: int
+    creation_type: str
+    life_cycle_state: str
+    health_status: str
+    protected: bool
+    activity_id: str | None
+    unreachable_count: int
+    in_service_time: datetime | None
+    added_time: datetime
+
+
+class Instance(NamedTuple):
+    seq: int
+    id: str
+    account_id: int
+    region: str
+    zone: str
+    project_id: int
+    uuid: str
+    name: str
+    host_name: str
+    state: str
+    instance_type: str
+    cpu: int
+    memory: int
+    image_id: str
+    charge_type: str
+    renew_flag: str | None
+    expired_time: datetime | None
+    vpc_id: str | None
+    subnet_id: str | None
+    private_ip: str
+    internet_charge_type: str
+    bandwidth_out: int
+    public_ip_wanted: bool
+    stopped_mode: str | None
+    latest_operation: str | None
+    latest_operation_state: str | None
+    latest_operation_request_id: str | None
+    latest_operation_error: str | None
+    user_data: str | None
+    key_ids: list[str]
+    password_hash: str | None
+    password_changed_at: datetime | None
+    login_user: str
+    security_group_ids: list[str]
+    tags: list[dict[str, str]]
+    disable_api_termination: bool
+    isolated_source: str
+    guest_host: str
+    guest_port: int
+    created_time: datetime
+
+
+class KeyPair(NamedTuple):
+    seq: int
+    id: str
+    account_id: int
+    name: str
+    project_id: int
+    description: str
+    public_key: str
+    fingerprint: str
+    created_time: datetime
+
+
+class LaunchConfiguration(NamedTuple):
+    seq: int
+    id: str
+    account_id: int
+    region: str
+    name: str
+    spec: dict[str, Any]
+    version: int
+    created_time: datetime
+    updated_time: datetime
+
+
+class LbRule(NamedTuple):
+    seq: int
+    id: str
+    listener_id: str
+    lb_id: str
+    domain: str
+    url: str
+    scheduler: str
+    health_check: dict[str, Any] | None
+    session_expire_time: int
+    created_time: datetime
+
+
+class LbTarget(NamedTuple):
+    seq: int
+    lb_id: str
+    listener_id: str
+    location_id: str
+    instance_id: str
+    port: int
+    weight: int
+    created_time: datetime
+
+
+class Listener(NamedTuple):
+    seq: int
+    id: str
+    lb_id: str
+    account_id: int
+    protocol: str
+    port: int
+    name: str
+    scheduler: str
+    health_check: dict[str, Any] | None
+    session_expire_time: int
+    created_time: datetime
+
+
+class LoadBalancer(NamedTuple):
+    seq: int
+    id: str
+    account_id: int
+    region: str
+    name: str
+    lb_type: str
+    vpc_id: str
+    subnet_id: str | None
+    vip: str
+    tags: list[dict[str, str]]
+    created_time: datetime
+
+
+class Operation(NamedTuple):
+    seq: int
+    id: str
+    request_id: str
+    account_id: int
+    resource_id: str
+    action: str
+    steps: list[Any]
+    step: int
+    params: dict[str, Any]
+    state: str
+    error: str | None
+    created_time: datetime
+    updated_time: datetime
+
+
+class ScalingActivity(NamedTuple):
+    seq: int
+    id: str
+    group_id: str
+    account_id: int
+    activity_type: str
+    status_code: str
+    status_message: str
+    cause: str
+    description: str
+    instances: list[str]
+    start_time: datetime
+    end_time: datetime | None
+
+
+class ScalingGroup(NamedTuple):
+    seq: int
+    id: str
+    account_id: int
+    region: str
+    name: str
+    launch_configuration_id: str
+    min_size: int
+    max_size: int
+    desired: int
+    settings: dict[str, Any]
+    enabled: bool
+    created_time: datetime
+
+
+class Subnet(NamedTuple):
+    id: str
+    account_id: int
+    vpc_id: str
+    region: str
+    zone: str
+    name: str
+    cidr: str
+    is_default: bool
+    next_host: int
+    created_time: datetime
+
+
+class Vpc(NamedTuple):
+    id: str
+    account_id: int
+    region: str
+    name: str
+    cidr: str
+    is_default: bool
+    created_time: datetime
+
+
+ROW_OF: dict[sa.Table, type[Any]] = {
+    tables.addresses: Address,
+    tables.classic_links: ClassicLink,
+    tables.client_tokens: ClientToken,
+    tables.disks: Disk,
+    tables.events: Event,
+    tables.group_instances: GroupInstance,
+    tables.instances: Instance,
+    tables.key_pairs: KeyPair,
+    tables.launch_configurations: LaunchConfiguration,
+    tables.lb_rules: LbRule,
+    tables.lb_targets: LbTarget,
+    tables.listeners: Listener,
+    tables.load_balancers: LoadBalancer,
+    tables.operations: Operation,
+    tables.scaling_activities: ScalingActivity,
+    tables.scaling_groups: ScalingGroup,
+    tables.subnets: Subnet,
+    tables.vpcs: Vpc,
+}
+
+
+def fetch(conn: sa.Connection, row: type[R], stmt: sa.Executable) -> list[R]:
+    """Typed rows of a Core statement whose columns are `row`'s fields in order (a whole-table select)."""
+    make = row._make  # type: ignore[attr-defined]
+    return [make(r) for r in conn.execute(stmt)]
+
+
+def fetch_first(conn: sa.Connection, row: type[R], stmt: sa.Executable) -> R | None:
+    found = conn.execute(stmt).first()
+    return None if found is None else row._make(found)  # type: ignore[attr-defined]
