@@ -1,18 +1,19 @@
-"""The running cloud: settings, store, driver, event bus and runner, wired once per server."""
+"""The running cloud: settings, store, driver, event bus, runner and reconcilers, wired once per
+server. Everything below receives exactly the parts it uses; only this module knows them all."""
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from minicvm.config import Settings
-from minicvm.dataplane.control import ClbController
 from minicvm.drivers.base import Driver
+from minicvm.engine.clb_controller import ClbController, ClbSettings
 from minicvm.engine.events import Bus
-from minicvm.engine.runner import Runner
+from minicvm.engine.launch import GuestAddresses
+from minicvm.engine.runner import Runner, RunnerSettings
 from minicvm.engine.scaling.reconciler import Reconciler
 from minicvm.store.db import Store, migrate
 
@@ -40,6 +41,7 @@ class Cloud:
     store: Store
     driver: Driver
     bus: Bus = field(default_factory=Bus)
+    guests: GuestAddresses = field(init=False)
     runner: Runner = field(init=False)
     clb: ClbController = field(init=False)
     scaler: Reconciler = field(init=False)
@@ -47,10 +49,17 @@ class Cloud:
     closing: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        self.runner = Runner(self)
+        settings = self.settings
+        self.guests = GuestAddresses(settings.guest_network, settings.guest_port)
+        self.runner = Runner(self.store, self.driver, self.bus, RunnerSettings(
+            data_dir=settings.data_dir, soft_stop_timeout=settings.soft_stop_timeout,
+            async_op_seconds=settings.async_op_seconds))
         self.driver.on_guest_off = self.runner.guest_went_off
-        self.clb = ClbController(self)
-        self.scaler = Reconciler(self)
+        self.clb = ClbController(self.store, self.bus, ClbSettings(time_scale=settings.clb_time_scale,
+                                                                   drain_seconds=settings.drain_seconds))
+        # Planned power-offs drain the instance's load balancers first.
+        self.runner.before_power_off.append(self.clb.before_power_off)
+        self.scaler = Reconciler(self.store, self.bus, self.runner, self.clb, self.guests, settings.as_interval)
 
     @classmethod
     def open(cls, settings: Settings) -> Cloud:
@@ -58,10 +67,6 @@ class Cloud:
         store = Store(settings.db_url)
         migrate(store.engine)
         return cls(settings, store, make_driver(settings))
-
-    def guest_host(self, seq: int) -> str:
-        """The n-th instance's own loopback address: stable for its life, like its private IP."""
-        return str(ipaddress.ip_address(self.settings.guest_network) + seq)
 
     def begin_shutdown(self) -> None:
         """The server was asked to stop: long-lived streams (console events) end now, so that shutdown

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from minicvm.dataplane.model import Health
 from minicvm.store.tables import instances
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class CloudCollector:
             active.add_metric(values, s.active_connections)
             transitions.add_metric(values, s.health_transitions)
             if s.backend_key is not None:
-                healthy.add_metric(values, 1 if s.health == "Alive" else 0)
+                healthy.add_metric(values, 1 if s.health == Health.ALIVE else 0)
         yield from (requests, errors, backend_errors, active, transitions, healthy)
         states = GaugeMetricFamily("minicvm_instances", "Instances by state", labels=["state"])
         with self.cloud.store.read() as conn:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from minicvm.dataplane import ALIVE, CLOSE, DEAD, UNKNOWN, Backend, DataPlane, HealthCheckConfig, Route
+from minicvm.dataplane import Backend, DataPlane, Health, HealthCheckConfig, Route
 from minicvm.dataplane.balancer import Pool
 from tests.support.dataplane import (
     FAST,
@@ -91,24 +91,25 @@ def test_health_dead_after_failures_and_alive_after_recovery(net: str, tmp_path:
         plane = DataPlane(lambda lid, loc, key, old, new: changes.append((key, old, new)))
         await plane.apply([http_listener(f"{net}.1", tuple(guest_backend(g) for g in guests), FAST)])
         key = guest_backend(guests[1]).key
-        assert plane.health("lbl-http0001", "loc-00000001", key) in (UNKNOWN, ALIVE)
-        await eventually(lambda: all(plane.health("lbl-http0001", "loc-00000001", guest_backend(g).key) == ALIVE
+        assert plane.health("lbl-http0001", "loc-00000001", key) in (Health.UNKNOWN, Health.ALIVE)
+        await eventually(lambda: all(plane.health("lbl-http0001", "loc-00000001", guest_backend(g).key) == Health.ALIVE
                                      for g in guests))
         guests[1].power_off()
-        await eventually(lambda: plane.health("lbl-http0001", "loc-00000001", key) == DEAD)
+        await eventually(lambda: plane.health("lbl-http0001", "loc-00000001", key) == Health.DEAD)
         # Dead gets no new requests: everything succeeds and avoids it.
         statuses = [await fetch(f"{net}.1", 8000) for _ in range(30)]
         assert all(s == 200 for s, _ in statuses)
         assert key.split(":")[0] not in {instance_of(b) for _, b in statuses}
         guests[1] = make_guest("ins-h0000001", f"{net}.12", tmp_path)
         await guests[1].listen()
-        await eventually(lambda: plane.health("lbl-http0001", "loc-00000001", key) == ALIVE)
-        assert [c for c in changes if c[0] == key] == [(key, UNKNOWN, ALIVE), (key, ALIVE, DEAD), (key, DEAD, ALIVE)]
+        await eventually(lambda: plane.health("lbl-http0001", "loc-00000001", key) == Health.ALIVE)
+        alive, dead = Health.ALIVE, Health.DEAD
+        assert [c for c in changes if c[0] == key] == [(key, Health.UNKNOWN, alive), (key, alive, dead), (key, dead, alive)]
         row = next(m for m in plane.metrics() if m.backend_key == key)
-        assert row.health == ALIVE and row.health_transitions == 3
+        assert row.health == Health.ALIVE and row.health_transitions == 3
         # Unknown or missing targets read as Unknown; an L4-style lookup without location also works.
-        assert plane.health("lbl-http0001", "loc-00000001", "ins-nope:1") == UNKNOWN
-        assert plane.health("lbl-nope", None, key) == UNKNOWN
+        assert plane.health("lbl-http0001", "loc-00000001", "ins-nope:1") == Health.UNKNOWN
+        assert plane.health("lbl-nope", None, key) == Health.UNKNOWN
         await plane.close()
         for g in guests:
             g.power_off()
@@ -123,7 +124,7 @@ def test_no_health_check_means_502_for_the_stopped_backend(net: str, tmp_path: P
             await g.listen()
         plane = DataPlane()
         await plane.apply([http_listener(f"{net}.1", tuple(guest_backend(g) for g in guests))])
-        assert plane.health("lbl-http0001", "loc-00000001", guest_backend(guests[0]).key) == CLOSE
+        assert plane.health("lbl-http0001", "loc-00000001", guest_backend(guests[0]).key) == Health.CLOSE
         client = await Client.open(f"{net}.1", 8000)
         assert [(await client.get())[0] for _ in range(6)] == [200] * 6
         guests[2].power_off()
@@ -153,14 +154,14 @@ def test_http_check_path_code_mask_domain_and_port(net: str) -> None:
             await plane.apply([])
 
         back.health_status = 404
-        await status_with(FAST, DEAD)  # 2xx only
-        await status_with(HealthCheckConfig(**{**FAST.__dict__, "http_code_mask": 8}), ALIVE)  # 4xx accepted
+        await status_with(FAST, Health.DEAD)  # 2xx only
+        await status_with(HealthCheckConfig(**{**FAST.__dict__, "http_code_mask": 8}), Health.ALIVE)  # 4xx accepted
         host_check = {**FAST.__dict__, "http_path": "/host-check", "http_method": "GET"}
-        await status_with(HealthCheckConfig(**host_check), DEAD)
-        await status_with(HealthCheckConfig(**{**host_check, "http_domain": "svc.example"}), ALIVE)
-        await status_with(HealthCheckConfig(**{**FAST.__dict__, "check_type": "TCP", "check_port": 8081}), ALIVE)
+        await status_with(HealthCheckConfig(**host_check), Health.DEAD)
+        await status_with(HealthCheckConfig(**{**host_check, "http_domain": "svc.example"}), Health.ALIVE)
+        await status_with(HealthCheckConfig(**{**FAST.__dict__, "check_type": "TCP", "check_port": 8081}), Health.ALIVE)
         await other.stop()
-        await status_with(HealthCheckConfig(**{**FAST.__dict__, "check_type": "TCP", "check_port": 8081}), DEAD)
+        await status_with(HealthCheckConfig(**{**FAST.__dict__, "check_type": "TCP", "check_port": 8081}), Health.DEAD)
         await plane.close()
         await back.stop()
 
@@ -173,12 +174,12 @@ def test_weight_zero_takes_a_backend_out_and_keeps_its_health(net: str) -> None:
         changes: list[tuple[str, str, str]] = []
         plane = DataPlane(lambda lid, loc, key, old, new: changes.append((key, old, new)))
         await plane.apply([http_listener(f"{net}.1", tuple(b.backend() for b in backs), FAST)])
-        await eventually(lambda: all(m.health == ALIVE for m in plane.metrics() if m.backend_key))
+        await eventually(lambda: all(m.health == Health.ALIVE for m in plane.metrics() if m.backend_key))
         await plane.apply([http_listener(f"{net}.1", (backs[0].backend(), backs[1].backend(0)), FAST)])
         assert {instance_of((await fetch(f"{net}.1", 8000))[1]) for _ in range(8)} == {"ins-z0"}
         # Updating the weight did not reset the target's health (no second Unknown -> Alive).
-        assert plane.health("lbl-http0001", "loc-00000001", "ins-z1:8080") == ALIVE
-        assert changes.count(("ins-z1:8080", UNKNOWN, ALIVE)) == 1
+        assert plane.health("lbl-http0001", "loc-00000001", "ins-z1:8080") == Health.ALIVE
+        assert changes.count(("ins-z1:8080", Health.UNKNOWN, Health.ALIVE)) == 1
         await plane.close()
         for b in backs:
             await b.stop()
@@ -226,7 +227,7 @@ def test_all_dead_policy(net: str, policy: str) -> None:
         keys = tuple(b.backend() for b in backs)
         await plane.apply([http_listener(f"{net}.1", keys, FAST, policy=policy), tcp_listener(f"{net}.1", keys, FAST,
                                                                                                 policy=policy)])
-        await eventually(lambda: all(m.health == DEAD for m in plane.metrics() if m.backend_key))
+        await eventually(lambda: all(m.health == Health.DEAD for m in plane.metrics() if m.backend_key))
         status, _ = await fetch(f"{net}.1", 8000)
         reader, writer = await asyncio.open_connection(f"{net}.1", 9000)
         writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -253,9 +254,9 @@ def test_fail_open_prefers_unknown_over_dead() -> None:
     assert {pool.pick("x") for _ in range(4)} == {a, b}  # both Unknown: fail-open to both
     pool.record(a, False)
     pool.record(a, False)
-    assert a.status == DEAD and {pool.pick("x") for _ in range(4)} == {b}
+    assert a.status == Health.DEAD and {pool.pick("x") for _ in range(4)} == {b}
     pool.record(b, True)
     pool.record(b, True)
-    assert b.status == ALIVE and {pool.pick("x") for _ in range(4)} == {b}
+    assert b.status == Health.ALIVE and {pool.pick("x") for _ in range(4)} == {b}
 
 

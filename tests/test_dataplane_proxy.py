@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from minicvm.dataplane import ALIVE, ApplyError, Backend, DataPlane, HealthCheckConfig
+from minicvm.dataplane import ApplyError, Backend, DataPlane, Health, HealthCheckConfig
 from minicvm.dataplane.http1 import ChunkedScanner
 from tests.support.dataplane import (
     FAST,
@@ -139,7 +139,7 @@ def test_drain_under_load_then_power_off_fails_nothing(net: str, tmp_path: Path,
         plane = DataPlane()
         await plane.apply([http_listener(f"{net}.1", tuple(guest_backend(g) for g in guests), health)])
         if health.enabled:
-            await eventually(lambda: all(m.health == ALIVE for m in plane.metrics() if m.backend_key))
+            await eventually(lambda: all(m.health == Health.ALIVE for m in plane.metrics() if m.backend_key))
         stop = asyncio.Event()
         task = asyncio.create_task(load(f"{net}.1", 8000, stop))
         await asyncio.sleep(0.3)
@@ -171,7 +171,7 @@ def test_undrain_waits_for_health_when_asked(net: str) -> None:
         backs = [await Backendish(f"ins-u{i}", f"{net}.{11 + i}").start() for i in range(2)]
         plane = DataPlane()
         await plane.apply([http_listener(f"{net}.1", tuple(b.backend() for b in backs), FAST)])
-        await eventually(lambda: all(m.health == ALIVE for m in plane.metrics() if m.backend_key))
+        await eventually(lambda: all(m.health == Health.ALIVE for m in plane.metrics() if m.backend_key))
         await plane.drain("ins-u1", timeout=1)
         assert {instance_of((await fetch(f"{net}.1", 8000))[1]) for _ in range(6)} == {"ins-u0"}
         backs[1].health_status = 500  # it reports unhealthy now: undrain must not let it back in
@@ -179,7 +179,7 @@ def test_undrain_waits_for_health_when_asked(net: str) -> None:
         await asyncio.sleep(0.5)
         assert {instance_of((await fetch(f"{net}.1", 8000))[1]) for _ in range(6)} == {"ins-u0"}
         backs[1].health_status = 200
-        await eventually(lambda: plane.health("lbl-http0001", "loc-00000001", "ins-u1:8080") == ALIVE)
+        await eventually(lambda: plane.health("lbl-http0001", "loc-00000001", "ins-u1:8080") == Health.ALIVE)
         names = {instance_of((await fetch(f"{net}.1", 8000))[1]) for _ in range(6)}
         assert names == {"ins-u0", "ins-u1"}
         await plane.close()

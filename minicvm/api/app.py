@@ -15,9 +15,9 @@ from starlette.types import Receive, Scope, Send
 from minicvm import accounts, ids
 from minicvm.accounts import Account
 from minicvm.api import params, signing
-from minicvm.cloud import Cloud
 from minicvm.domain.catalog import REGIONS
 from minicvm.errors import ApiError
+from minicvm.services.context import Platform
 from minicvm.services.dispatch import ListingCache, find_action, invoke
 from minicvm.services.registry import SERVICES
 
@@ -35,7 +35,7 @@ def error_payload(error: ApiError, request_id: str) -> dict[str, Any]:
 
 
 class ApiEndpoint:
-    def __init__(self, cloud: Cloud) -> None:
+    def __init__(self, cloud: Platform) -> None:
         self.cloud = cloud
         self._accounts: dict[str, Account] = {}
         self.listings = ListingCache()

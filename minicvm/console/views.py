@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from minicvm.dataplane.control import backend_key
+from minicvm.dataplane.model import pool_location
 from minicvm.domain import lifecycle as lc
 from minicvm.services.cvm.rules import stop_charging_refusal
 from minicvm.store.tables import events, lb_targets, listeners, load_balancers, operations
@@ -66,9 +66,9 @@ def memberships(cloud: Cloud, account_id: int, instance_id: str) -> list[dict[st
             .join(listeners, listeners.c.id == lb_targets.c.listener_id)
             .where(lb_targets.c.instance_id == instance_id, load_balancers.c.account_id == account_id)).all()
     return [{"LoadBalancerId": r.lb_id, "LoadBalancerName": r.name, "Vip": r.vip, "ListenerId": r.listener_id,
-             "Protocol": r.protocol, "ListenerPort": r.listener_port, "LocationId": r.location_id or None,
+             "Protocol": r.protocol, "ListenerPort": r.listener_port, "LocationId": pool_location(r.location_id),
              "Port": r.port, "Weight": r.weight,
-             "Health": cloud.clb.health(r.listener_id, r.location_id or None, backend_key(instance_id, r.port))}
+             "Health": cloud.clb.target_health(r.listener_id, r.location_id, instance_id, r.port)}
             for r in rows]
 
 

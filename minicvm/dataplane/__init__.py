@@ -2,14 +2,11 @@
 active health checks and draining. Driven by the CLB control plane through `DataPlane.apply`."""
 
 from minicvm.dataplane.model import (
-    ALIVE,
-    CLOSE,
-    DEAD,
     FAIL_CLOSED,
     FAIL_OPEN,
-    UNKNOWN,
     ApplyError,
     Backend,
+    Health,
     HealthCheckConfig,
     ListenerConfig,
     MetricsSample,
@@ -17,5 +14,5 @@ from minicvm.dataplane.model import (
 )
 from minicvm.dataplane.plane import DataPlane
 
-__all__ = ["ALIVE", "CLOSE", "DEAD", "FAIL_CLOSED", "FAIL_OPEN", "UNKNOWN", "ApplyError", "Backend", "DataPlane",
-           "HealthCheckConfig", "ListenerConfig", "MetricsSample", "Route"]
+__all__ = ["FAIL_CLOSED", "FAIL_OPEN", "ApplyError", "Backend", "DataPlane", "Health", "HealthCheckConfig",
+           "ListenerConfig", "MetricsSample", "Route"]

@@ -19,12 +19,12 @@ import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from minicvm.dataplane.model import ALIVE, CLOSE, DEAD, FAIL_OPEN, UNKNOWN, Backend, HealthCheckConfig
+from minicvm.dataplane.model import FAIL_OPEN, Backend, Health, HealthCheckConfig
 
 if TYPE_CHECKING:
     import asyncio
 
-HealthCallback = Callable[[str, "str | None", str, str, str], None]
+HealthCallback = Callable[[str, "str | None", str, Health, Health], None]
 
 
 class Member:
@@ -35,7 +35,7 @@ class Member:
                  "active", "requests", "responses_5xx", "backend_errors", "transitions", "current_weight",
                  "checker")
 
-    def __init__(self, backend: Backend, pool: Pool, status: str, draining: bool) -> None:
+    def __init__(self, backend: Backend, pool: Pool, status: Health, draining: bool) -> None:
         self.backend = backend
         self.pool = pool
         self.status = status
@@ -54,7 +54,7 @@ class Member:
     @property
     def in_rotation(self) -> bool:
         return (self.backend.weight > 0 and not self.draining and not self.rejoin_pending
-                and self.status in (ALIVE, CLOSE))
+                and self.status.serving)
 
     def acquire(self) -> None:
         self.active += 1
@@ -92,7 +92,7 @@ class Pool:
         return self.health is not None and self.health.enabled
 
     def new_member(self, backend: Backend) -> Member:
-        status = UNKNOWN if self.checks_enabled else CLOSE
+        status = Health.UNKNOWN if self.checks_enabled else Health.CLOSE
         return Member(backend, self, status, f"{self.lb_id}/{backend.instance_id}" in self._draining)
 
     def set_backends(self, backends: tuple[Backend, ...]) -> tuple[list[Member], list[Member]]:
@@ -121,7 +121,7 @@ class Pool:
             return
         for member in self.members.values():
             member.successes = member.failures = 0
-            self._set_status(member, UNKNOWN if self.checks_enabled else CLOSE)
+            self._set_status(member, Health.UNKNOWN if self.checks_enabled else Health.CLOSE)
             if not self.checks_enabled:
                 member.rejoin_pending = False
         self.refresh()
@@ -139,8 +139,8 @@ class Pool:
             member.successes += 1
             member.failures = 0
             if member.successes >= health.healthy_threshold:
-                if member.status != ALIVE:
-                    self._set_status(member, ALIVE)
+                if member.status != Health.ALIVE:
+                    self._set_status(member, Health.ALIVE)
                     changed = True
                 if member.rejoin_pending:
                     member.rejoin_pending = False
@@ -148,13 +148,13 @@ class Pool:
         else:
             member.failures += 1
             member.successes = 0
-            if member.status != DEAD and member.failures >= health.unhealthy_threshold:
-                self._set_status(member, DEAD)
+            if member.status != Health.DEAD and member.failures >= health.unhealthy_threshold:
+                self._set_status(member, Health.DEAD)
                 changed = True
         if changed:
             self.refresh()
 
-    def _set_status(self, member: Member, status: str) -> None:
+    def _set_status(self, member: Member, status: Health) -> None:
         old = member.status
         if old == status:
             return
@@ -186,7 +186,7 @@ class Pool:
             # Forward to everyone not explicitly taken out (weight 0 or drained), preferring members
             # that are not known to be dead (e.g. Unknown after a listener was just created).
             usable = [m for m in members if m.backend.weight > 0 and not m.draining]
-            candidates = [m for m in usable if m.status != DEAD] or usable
+            candidates = [m for m in usable if m.status != Health.DEAD] or usable
         for member in members:
             member.current_weight = 0
         self.candidates = candidates

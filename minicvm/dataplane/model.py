@@ -6,15 +6,45 @@ two generations with `==` (an unchanged listener is left alone by `DataPlane.app
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-ALIVE = "Alive"
-DEAD = "Dead"
-UNKNOWN = "Unknown"
-CLOSE = "Close"
+
+class Health(StrEnum):
+    """A backend's health as Tencent reports it (DescribeTargetHealth): CLOSE when checks are off."""
+
+    ALIVE = "Alive"
+    DEAD = "Dead"
+    UNKNOWN = "Unknown"
+    CLOSE = "Close"
+
+    @property
+    def serving(self) -> bool:
+        """Takes traffic: checked and alive, or not checked at all."""
+        return self in (Health.ALIVE, Health.CLOSE)
+
 
 SCHEDULERS = ("WRR", "LEAST_CONN", "IP_HASH")
 FAIL_OPEN = "fail_open"
 FAIL_CLOSED = "fail_closed"
+
+
+def backend_key(instance_id: str, port: int) -> str:
+    """A target's stable name in the data plane: its health history follows this key."""
+    return f"{instance_id}:{port}"
+
+
+def instance_of(key: str) -> str:
+    return key.split(":", 1)[0]
+
+
+# A target of an L4 listener belongs to no rule. The store keeps that as location_id "" (so that it can
+# be part of a unique key); the data plane and the wire say None. These two convert, in one place.
+def pool_location(stored: str | None) -> str | None:
+    return stored or None
+
+
+def stored_location(location_id: str | None) -> str:
+    return location_id or ""
 
 
 @dataclass(frozen=True)
@@ -89,7 +119,7 @@ class MetricsSample:
     backend_errors: int
     active_connections: int
     health_transitions: int
-    health: str | None
+    health: Health | None
 
 
 class ApplyError(Exception):

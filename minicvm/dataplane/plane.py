@@ -14,7 +14,7 @@ from typing import Any
 from minicvm.dataplane.balancer import HealthCallback, Member, Pool
 from minicvm.dataplane.health import default_domain, start_checker, stop_checker
 from minicvm.dataplane.httpproxy import UPSTREAM_IDLE_TIMEOUT, HttpFrontend, Upstreams
-from minicvm.dataplane.model import UNKNOWN, ApplyError, ListenerConfig, MetricsSample
+from minicvm.dataplane.model import ApplyError, Health, ListenerConfig, MetricsSample
 from minicvm.dataplane.tcpproxy import TcpFrontend
 
 log = logging.getLogger(__name__)
@@ -213,12 +213,12 @@ class DataPlane:
         # L4 targets are reported under a rule with a LocationId on Tencent; accept either form.
         return pool if pool is not None else runtime.l4_pool
 
-    def health(self, listener_id: str, location_id: str | None, backend_key: str) -> str:
+    def health(self, listener_id: str, location_id: str | None, backend_key: str) -> Health:
         """"Alive" | "Dead" | "Unknown" | "Close"; "Unknown" also for a listener or target this data
         plane does not (yet) serve, e.g. registered but not applied, or a listener that failed to bind."""
         pool = self._pool(listener_id, location_id)
         member = pool.members.get(backend_key) if pool is not None else None
-        return member.status if member is not None else UNKNOWN
+        return member.status if member is not None else Health.UNKNOWN
 
     def listeners(self) -> list[str]:
         return list(self._listeners)

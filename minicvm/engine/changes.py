@@ -3,24 +3,22 @@ ResetInstancesPassword and the key-pair actions change, in the store and in the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from minicvm.domain.catalog import INSTANCE_TYPES
-from minicvm.drivers.base import StoppedChanges
-from minicvm.engine.runner import build_spec
+from minicvm.drivers.base import Driver, StoppedChanges
+from minicvm.engine.guest_spec import build_spec
+from minicvm.store.db import Store
 from minicvm.store.tables import disks, instances, key_pairs
 
-if TYPE_CHECKING:
-    from minicvm.cloud import Cloud
 
-
-async def apply_changes(cloud: Cloud, op: Any) -> dict[str, Any]:
+async def apply_changes(store: Store, driver: Driver, op: Any) -> dict[str, Any]:
     params: dict[str, Any] = op.params
     values: dict[str, Any] = {}
     changes = StoppedChanges()
-    with cloud.store.read() as conn:
+    with store.read() as conn:
         inst = conn.execute(sa.select(instances).where(instances.c.id == op.resource_id)).one()
         if op.action == "ResetInstancesType":
             itype = INSTANCE_TYPES[params["InstanceType"]]
@@ -46,9 +44,9 @@ async def apply_changes(cloud: Cloud, op: Any) -> dict[str, Any]:
                 sa.select(key_pairs.c.id, key_pairs.c.public_key).where(key_pairs.c.id.in_(new)))]
             changes = StoppedChanges(authorized_keys=tuple(public))
         spec = build_spec(conn, inst)
-    await cloud.driver.apply_while_stopped(spec, changes)
+    await driver.apply_while_stopped(spec, changes)
     if changes.disk_sizes:
-        with cloud.store.write() as conn:
+        with store.write() as conn:
             for disk_id, size in changes.disk_sizes.items():
                 conn.execute(disks.update().where(disks.c.id == disk_id, disks.c.size < size).values(size=size))
                 conn.execute(disks.update().where(disks.c.id == disk_id).values(state="ATTACHED"))

@@ -3,6 +3,7 @@ RunInstances (services/cvm/launch.py) and the Auto Scaling reconciler both creat
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,18 @@ from minicvm.engine import network
 from minicvm.engine.operations import LAUNCH, insert_operation
 from minicvm.store.tables import disks, instances
 from minicvm.timefmt import now
+
+
+@dataclass(frozen=True)
+class GuestAddresses:
+    """Where guests listen: the n-th instance gets its own loopback address, stable for its life like
+    its private IP, and every guest serves on the same port there."""
+
+    network: str  # the first address of the block
+    port: int
+
+    def host(self, seq: int) -> str:
+        return str(ipaddress.ip_address(self.network) + seq)
 
 
 @dataclass
@@ -54,7 +67,7 @@ class LaunchPlan:
     wanted_ips: list[str | None] = field(default_factory=list)
 
 
-def insert_instances(conn: sa.Connection, cloud: Any, account_id: int, region: str, plan: LaunchPlan,
+def insert_instances(conn: sa.Connection, guests: GuestAddresses, account_id: int, region: str, plan: LaunchPlan,
                      request_id: str, action: str = "RunInstances") -> tuple[list[str], list[str]]:
     """Instances, their disks, public IPs and launch operations, inside the caller's transaction.
     Returns (instance ids, operation ids); the caller submits the operations after committing."""
@@ -81,7 +94,7 @@ def insert_instances(conn: sa.Connection, cloud: Any, account_id: int, region: s
         ))
         seq = result.inserted_primary_key[0]
         conn.execute(instances.update().where(instances.c.seq == seq).values(
-            guest_host=cloud.guest_host(seq), guest_port=cloud.settings.guest_port))
+            guest_host=guests.host(seq), guest_port=guests.port))
         for disk in plan.disks:
             conn.execute(disks.insert().values(
                 id=ids.new_id("disk"), account_id=account_id, region=region, zone=plan.zone, instance_id=instance_id,

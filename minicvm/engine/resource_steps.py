@@ -4,16 +4,15 @@ Like instance steps they are idempotent, so recovery after a crash simply runs t
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import sqlalchemy as sa
 
-from minicvm.drivers.base import DiskSpec, GuestError
+from minicvm.drivers.base import DiskSpec, Driver, GuestError
 from minicvm.engine import network
+from minicvm.store.db import Store
 from minicvm.store.tables import addresses, disks, instances
-
-if TYPE_CHECKING:
-    from minicvm.cloud import Cloud
 
 DISK_ATTACH = "disk:attach"
 DISK_DETACH = "disk:detach"
@@ -32,57 +31,58 @@ def is_resource_step(step: str) -> bool:
     return step.startswith(("disk:", "eip:"))
 
 
-async def run(cloud: Cloud, op: Any, step: str) -> None:
-    await asyncio.sleep(cloud.settings.async_op_seconds)
+async def run(store: Store, driver: Driver, op: Any, step: str, delay_seconds: float) -> None:
+    """Run one step after `delay_seconds`: Tencent's disk and address actions are asynchronous too."""
+    await asyncio.sleep(delay_seconds)
     handler = _HANDLERS[step]
-    await handler(cloud, op)
+    await handler(store, driver, op)
 
 
-async def _attach(cloud: Cloud, op: Any) -> None:
+async def _attach(store: Store, driver: Driver, op: Any) -> None:
     instance_id = op.params["instance_id"]
-    with cloud.store.read() as conn:
+    with store.read() as conn:
         disk = conn.execute(sa.select(disks).where(disks.c.id == op.resource_id)).one()
     try:
-        await cloud.driver.attach_disk(instance_id, DiskSpec(disk.id, disk.size, False))
+        await driver.attach_disk(instance_id, DiskSpec(disk.id, disk.size, False))
     except GuestError as exc:
-        with cloud.store.write() as conn:
+        with store.write() as conn:
             conn.execute(disks.update().where(disks.c.id == disk.id).values(state="UNATTACHED", instance_id=None))
         raise ResourceStepFailed(str(exc)) from None
-    with cloud.store.write() as conn:
+    with store.write() as conn:
         conn.execute(disks.update().where(disks.c.id == disk.id).values(state="ATTACHED"))
 
 
-async def _detach(cloud: Cloud, op: Any) -> None:
-    with cloud.store.read() as conn:
+async def _detach(store: Store, driver: Driver, op: Any) -> None:
+    with store.read() as conn:
         disk = conn.execute(sa.select(disks).where(disks.c.id == op.resource_id)).one()
     if disk.instance_id:
-        await cloud.driver.detach_disk(disk.instance_id, disk.id)
-    with cloud.store.write() as conn:
+        await driver.detach_disk(disk.instance_id, disk.id)
+    with store.write() as conn:
         conn.execute(disks.update().where(disks.c.id == disk.id).values(
             state="UNATTACHED", instance_id=None, last_instance_id=disk.instance_id or disk.last_instance_id))
 
 
-async def _expand(cloud: Cloud, op: Any) -> None:
+async def _expand(store: Store, driver: Driver, op: Any) -> None:
     # The new size is taken by the guest at its next boot (both drivers grow disks before booting).
-    with cloud.store.write() as conn:
+    with store.write() as conn:
         disk = conn.execute(sa.select(disks).where(disks.c.id == op.resource_id)).one()
         conn.execute(disks.update().where(disks.c.id == disk.id).values(
             size=max(disk.size, int(op.params["size"])), state="ATTACHED" if disk.instance_id else "UNATTACHED"))
 
 
-async def _eip_create(cloud: Cloud, op: Any) -> None:
-    with cloud.store.write() as conn:
+async def _eip_create(store: Store, driver: Driver, op: Any) -> None:
+    with store.write() as conn:
         conn.execute(addresses.update().where(addresses.c.id == op.resource_id, addresses.c.status == "CREATING")
                      .values(status="UNBIND"))
 
 
-async def _eip_bind(cloud: Cloud, op: Any) -> None:
-    with cloud.store.write() as conn:
+async def _eip_bind(store: Store, driver: Driver, op: Any) -> None:
+    with store.write() as conn:
         conn.execute(addresses.update().where(addresses.c.id == op.resource_id).values(status="BIND"))
 
 
-async def _eip_unbind(cloud: Cloud, op: Any) -> None:
-    with cloud.store.write() as conn:
+async def _eip_unbind(store: Store, driver: Driver, op: Any) -> None:
+    with store.write() as conn:
         row = conn.execute(sa.select(addresses).where(addresses.c.id == op.resource_id)).one()
         conn.execute(addresses.update().where(addresses.c.id == op.resource_id).values(
             status="UNBIND", instance_id=None, private_ip=None))
@@ -91,12 +91,12 @@ async def _eip_unbind(cloud: Cloud, op: Any) -> None:
             network.assign_wan_ip(conn, row.instance_id)
 
 
-async def _eip_release(cloud: Cloud, op: Any) -> None:
-    with cloud.store.write() as conn:
+async def _eip_release(store: Store, driver: Driver, op: Any) -> None:
+    with store.write() as conn:
         conn.execute(addresses.delete().where(addresses.c.id == op.resource_id))
 
 
-_HANDLERS = {
+_HANDLERS: dict[str, Callable[[Store, Driver, Any], Awaitable[None]]] = {
     DISK_ATTACH: _attach, DISK_DETACH: _detach, DISK_EXPAND: _expand,
     EIP_CREATE: _eip_create, EIP_BIND: _eip_bind, EIP_UNBIND: _eip_unbind, EIP_RELEASE: _eip_release,
 }

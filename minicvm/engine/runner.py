@@ -7,21 +7,23 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from minicvm.domain import lifecycle as lc
-from minicvm.drivers.base import DiskSpec, GuestError, GuestSpec, PowerState, StopMode
+from minicvm.drivers.base import Driver, GuestError, GuestSpec, PowerState, StopMode
 from minicvm.engine import network, resource_steps
+from minicvm.engine.changes import apply_changes
+from minicvm.engine.events import Bus
+from minicvm.engine.guest_spec import build_spec
 from minicvm.engine.operations import APPLY, DESTROY, ISOLATE, LAUNCH, START
+from minicvm.store.db import Store
 from minicvm.store.prepared import Prepared
 from minicvm.store.tables import addresses, classic_links, disks, events, instances, lb_targets, operations
 from minicvm.timefmt import now
-
-if TYPE_CHECKING:
-    from minicvm.cloud import Cloud
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +43,6 @@ class StepFailed(Exception):
 # Every operation runs these: prepared statements (see store/prepared.py).
 OPERATION = Prepared(lambda: sa.select(operations).where(operations.c.id == sa.bindparam("id")))
 INSTANCE = Prepared(lambda: sa.select(instances).where(instances.c.id == sa.bindparam("id")))
-GUEST_DISKS = Prepared(lambda: sa.select(disks.c.id, disks.c.size, disks.c.usage)
-                       .where(disks.c.instance_id == sa.bindparam("id"),
-                              disks.c.state.in_([sa.literal(s) for s in ("ATTACHED", "EXPANDING", "DETACHING")]))
-                       .order_by(disks.c.usage.desc(), disks.c.seq))
 OPERATION_PROGRESS = Prepared(lambda: operations.update().where(operations.c.id == sa.bindparam("id")).values(
     step=sa.bindparam("step"), state=sa.bindparam("state"), updated_time=sa.bindparam("updated_time")))
 # The instance's LatestOperation is this operation's only while no later request took it over.
@@ -64,29 +62,22 @@ def set_instance(conn: sa.Connection, instance_id: str, values: dict[str, Any]) 
     prepared.run(conn, instance_id=instance_id, **values)
 
 
-def build_spec(conn: sa.Connection, inst: Any) -> GuestSpec:
-    rows = GUEST_DISKS.all(conn, id=inst.id)
-    return GuestSpec(
-        instance_id=inst.id, host=inst.guest_host, port=inst.guest_port, cpu=inst.cpu, memory_gib=inst.memory,
-        disks=tuple(DiskSpec(r.id, r.size, r.usage == "SYSTEM_DISK") for r in rows),
-        user_data=inst.user_data, host_name=inst.host_name,
-    )
+@dataclass(frozen=True)
+class RunnerSettings:
+    data_dir: Path  # where the host-shutdown marker is kept between two runs
+    soft_stop_timeout: float  # how long a SOFT stop waits for the guest to honour the power button
+    async_op_seconds: float  # how long a disk or address step takes, as Tencent's asynchronous ones do
 
 
 class Runner:
-    def __init__(self, cloud: Cloud) -> None:
-        self.cloud = cloud
+    def __init__(self, store: Store, driver: Driver, bus: Bus, settings: RunnerSettings) -> None:
+        self.store = store
+        self.driver = driver
+        self.bus = bus
+        self.settings = settings
         self.tasks: dict[str, asyncio.Task[None]] = {}
         # Called before minicvm powers a guest off on purpose (the CLB drains here).
         self.before_power_off: list[PowerOffHook] = []
-
-    @property
-    def store(self):  # type: ignore[no-untyped-def]
-        return self.cloud.store
-
-    @property
-    def driver(self):  # type: ignore[no-untyped-def]
-        return self.cloud.driver
 
     def submit(self, op_ids: list[str]) -> None:
         for op_id in op_ids:
@@ -129,7 +120,7 @@ class Runner:
                 asyncio.get_running_loop().create_task(self._reboot_after_host_restart(specs[inst.id]))
 
     def _marker(self) -> Path:
-        return self.cloud.settings.data_dir / "host-shutdown.json"
+        return self.settings.data_dir / "host-shutdown.json"
 
     def write_host_shutdown_marker(self) -> None:
         """Before powering guests off at an orderly server stop, remember which were RUNNING, so the
@@ -208,7 +199,7 @@ class Runner:
         state, error = lc.SUCCESS, None
         try:
             for step in steps[op.step:]:
-                await resource_steps.run(self.cloud, op, step)
+                await resource_steps.run(self.store, self.driver, op, step, self.settings.async_op_seconds)
         except resource_steps.ResourceStepFailed as exc:
             state, error = lc.FAILED, str(exc)
         except asyncio.CancelledError:
@@ -219,7 +210,7 @@ class Runner:
         with self.store.write() as conn:
             conn.execute(operations.update().where(operations.c.id == op.id).values(
                 state=state, error=error, step=len(steps), updated_time=now()))
-        self.cloud.bus.publish({"type": "resource", "resource_id": op.resource_id, "account_id": op.account_id,
+        self.bus.publish({"type": "resource", "resource_id": op.resource_id, "account_id": op.account_id,
                                 "action": op.action, "operation_state": state})
 
     async def _settled_state(self, instance_id: str) -> str:
@@ -239,7 +230,7 @@ class Runner:
         self._publish(op.resource_id, op.account_id, state)
 
     def _publish(self, instance_id: str, account_id: int, state: str, **extra: Any) -> None:
-        self.cloud.bus.publish({"type": "instance", "instance_id": instance_id, "account_id": account_id,
+        self.bus.publish({"type": "instance", "instance_id": instance_id, "account_id": account_id,
                                 "state": state, **extra})
 
     def _finish_step(self, op: Any, index: int, total: int, values: dict[str, Any]) -> None:
@@ -307,7 +298,7 @@ class Runner:
         """SOFT: power button only. SOFT_FIRST: power button, then the plug. HARD: the plug."""
         if stop_type == "HARD":
             return await self.driver.stop(instance_id, StopMode.HARD, 0)
-        if await self.driver.stop(instance_id, StopMode.SOFT, self.cloud.settings.soft_stop_timeout):
+        if await self.driver.stop(instance_id, StopMode.SOFT, self.settings.soft_stop_timeout):
             return True
         if stop_type == "SOFT":
             return False
@@ -320,7 +311,7 @@ class Runner:
         if not await self.power_off(op.resource_id, stop_type):
             raise StepFailed(
                 lc.RUNNING,
-                f"the guest OS did not shut down within {self.cloud.settings.soft_stop_timeout:g} s of the "
+                f"the guest OS did not shut down within {self.settings.soft_stop_timeout:g} s of the "
                 f"power button (StopType {stop_type}); use SOFT_FIRST or HARD to force it",
             )
 
@@ -332,9 +323,7 @@ class Runner:
         return {"state": lc.STOPPED, "stopped_mode": stopped_mode}
 
     async def _apply(self, op: Any) -> dict[str, Any]:
-        from minicvm.engine.changes import apply_changes
-
-        return await apply_changes(self.cloud, op)
+        return await apply_changes(self.store, self.driver, op)
 
     async def _destroy(self, op: Any) -> dict[str, Any]:
         instance_id = op.resource_id

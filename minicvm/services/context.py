@@ -1,19 +1,44 @@
-"""What every action handler gets: who is calling, in which region, and the cloud to act on."""
+"""What every action handler gets: who is calling, in which region, and the parts of the running cloud
+it may act on."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from minicvm.accounts import Account
+from minicvm.config import Settings
+from minicvm.drivers.base import Driver
+from minicvm.engine.clb_controller import ClbController
+from minicvm.engine.launch import GuestAddresses
+from minicvm.engine.runner import Runner
+from minicvm.engine.scaling.reconciler import Reconciler
+from minicvm.store.db import Store
 
-if TYPE_CHECKING:
-    from minicvm.cloud import Cloud
+
+class Platform(Protocol):
+    """The running cloud as the services see it (`minicvm.cloud.Cloud` wires one): the services sit
+    above it, so they name what they use here instead of importing the wiring."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def driver(self) -> Driver: ...
+    @property
+    def guests(self) -> GuestAddresses: ...
+    @property
+    def runner(self) -> Runner: ...
+    @property
+    def clb(self) -> ClbController: ...
+    @property
+    def scaler(self) -> Reconciler: ...
 
 
 @dataclass(frozen=True)
 class Context:
-    cloud: Cloud
+    cloud: Platform
     account: Account
     region: str
     request_id: str

@@ -3,18 +3,15 @@ every rule lives once, behind the action handlers."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from minicvm.accounts import Account
-from minicvm.api import params
 from minicvm.errors import ApiError
-from minicvm.services.context import Context
+from minicvm.services.context import Context, Platform
 from minicvm.services.registry import SERVICES
-
-if TYPE_CHECKING:
-    from minicvm.cloud import Cloud
+from minicvm.services.validation import validate
 
 
 def find_action(service_name: str, action_name: str) -> Any:
@@ -51,11 +48,11 @@ class ListingCache:
         self.entries[key] = (generation, result)
 
 
-async def invoke(cloud: Cloud, account: Account, region: str, request_id: str, service_name: str, action_name: str,
+async def invoke(cloud: Platform, account: Account, region: str, request_id: str, service_name: str, action_name: str,
                  data: dict[str, Any], *, strict: bool = True, language: str = "en-US",
                  cache: ListingCache | None = None) -> dict[str, Any]:
     action = find_action(service_name, action_name)
-    request_model = params.validate(action.model, data, strict=strict)
+    request_model = validate(action.model, data, strict=strict)
     key = generation = None
     if cache is not None and (service_name, action_name) in CACHEABLE:
         generation = cloud.store.generation()

@@ -7,13 +7,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from minicvm.dataplane.model import Health, stored_location
+from minicvm.engine.clb_controller import ClbController
 from minicvm.store.tables import lb_targets
 from minicvm.timefmt import now
 
 
 def forward_entries(settings: dict[str, Any]) -> list[tuple[str, str, str, int, int]]:
     """(lb, listener, location or "", port, weight) for each target the group keeps registered."""
-    return [(f["LoadBalancerId"], f["ListenerId"], f.get("LocationId") or "", t["Port"], t["Weight"])
+    return [(f["LoadBalancerId"], f["ListenerId"], stored_location(f.get("LocationId")), t["Port"], t["Weight"])
             for f in settings.get("ForwardLoadBalancers", []) for t in f["TargetAttributes"]]
 
 
@@ -42,9 +44,7 @@ def deregister(conn: sa.Connection, settings: dict[str, Any], instance_id: str) 
     return changed
 
 
-def lb_health(clb: Any, settings: dict[str, Any], instance_id: str) -> list[str]:
+def lb_health(clb: ClbController, settings: dict[str, Any], instance_id: str) -> list[Health]:
     """What the data plane says of this instance on each of the group's entries."""
-    from minicvm.dataplane.control import backend_key
-
-    return [clb.health(listener_id, location_id or None, backend_key(instance_id, port))
+    return [clb.target_health(listener_id, location_id, instance_id, port)
             for _lb, listener_id, location_id, port, _w in forward_entries(settings)]

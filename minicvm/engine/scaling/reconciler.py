@@ -11,24 +11,26 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from minicvm import ids
+from minicvm.dataplane.model import Health
 from minicvm.domain import lifecycle as lc
 from minicvm.domain import scaling as sc
 from minicvm.domain.catalog import IMAGES, INSTANCE_TYPES
 from minicvm.engine import operations as ops
-from minicvm.engine.launch import DiskPlan, LaunchPlan, insert_instances
+from minicvm.engine.clb_controller import ClbController
+from minicvm.engine.events import Bus
+from minicvm.engine.launch import DiskPlan, GuestAddresses, LaunchPlan, insert_instances
+from minicvm.engine.runner import Runner
 from minicvm.engine.scaling import activities, membership
 from minicvm.errors import ApiError
+from minicvm.store.db import Store
 from minicvm.store.prepared import Prepared
 from minicvm.store.tables import group_instances, instances, launch_configurations, scaling_groups, subnets
 from minicvm.timefmt import as_utc, now
-
-if TYPE_CHECKING:
-    from minicvm.cloud import Cloud
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +47,22 @@ ALL_GROUPS = Prepared(lambda: sa.select(scaling_groups).order_by(scaling_groups.
 
 
 class Reconciler:
-    def __init__(self, cloud: Cloud) -> None:
-        self.cloud = cloud
+    """Looks at every group each `interval` seconds, and at once after an instance or health event or
+    a `wake`. Instances it decides to create, start or terminate go to `runner`; targets it adds or
+    removes are pushed to the data plane through `clb`."""
+
+    def __init__(self, store: Store, bus: Bus, runner: Runner, clb: ClbController, guests: GuestAddresses,
+                 interval: float) -> None:
+        self.store = store
+        self.runner = runner
+        self.clb = clb
+        self.guests = guests
+        self.interval = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._creation_failures: dict[str, int] = {}
         self._groups_exist = True  # until the first tick has looked
-        cloud.bus.listeners.append(self._on_event)
+        bus.listeners.append(self._on_event)
 
     # -- running ----------------------------------------------------------------------------------
 
@@ -85,11 +96,11 @@ class Reconciler:
             except Exception:  # a bad group must not stop the others from being looked after
                 log.exception("auto scaling tick failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.cloud.settings.as_interval)
+                await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()
 
     async def tick(self) -> None:
-        with self.cloud.store.read() as conn:
+        with self.store.read() as conn:
             groups = ALL_GROUPS.all(conn)
         self._groups_exist = bool(groups)
         for group in groups:
@@ -98,7 +109,7 @@ class Reconciler:
     # -- one group --------------------------------------------------------------------------------
 
     async def _reconcile(self, group: Any) -> None:
-        with self.cloud.store.read() as conn:
+        with self.store.read() as conn:
             members = list(conn.execute(sa.select(group_instances).where(group_instances.c.group_id == group.id)))
             insts = {r.id: r for r in conn.execute(sa.select(instances).where(
                 instances.c.id.in_([m.instance_id for m in members])))}
@@ -108,7 +119,7 @@ class Reconciler:
         if group.enabled:
             lb_changed |= await self._capacity(group)
         if lb_changed:
-            await self.cloud.clb.sync()
+            await self.clb.sync()
 
     def _set(self, conn: sa.Connection, member: Any, **values: Any) -> bool:
         """Compare-and-set on the life-cycle state: an API call may have moved the member meanwhile."""
@@ -126,11 +137,11 @@ class Reconciler:
             return self._joining(group, member, inst)
         if state == sc.STOPPING:
             if inst.state == lc.STOPPED:
-                with self.cloud.store.write() as conn:
+                with self.store.write() as conn:
                     if self._set(conn, member, life_cycle_state=sc.STOPPED, activity_id=None):
                         activities.instance_done(conn, member.activity_id, inst.id, True)
             elif inst.state == lc.RUNNING and inst.latest_operation_state == lc.FAILED:
-                with self.cloud.store.write() as conn:
+                with self.store.write() as conn:
                     if self._set(conn, member, life_cycle_state=sc.IN_SERVICE, activity_id=None):
                         membership.register(conn, settings, inst.id)
                         activities.instance_done(conn, member.activity_id, inst.id, False,
@@ -142,13 +153,13 @@ class Reconciler:
         if state == sc.TERMINATING:
             self._terminate(inst)
         if state == sc.DETACHING:
-            with self.cloud.store.write() as conn:
+            with self.store.write() as conn:
                 conn.execute(group_instances.delete().where(group_instances.c.instance_id == inst.id))
                 activities.instance_done(conn, member.activity_id, inst.id, True)
         return False
 
     def _gone(self, group: Any, member: Any) -> bool:
-        with self.cloud.store.write() as conn:
+        with self.store.write() as conn:
             conn.execute(group_instances.delete().where(group_instances.c.instance_id == member.instance_id))
             if member.life_cycle_state in sc.LEAVING:
                 activities.instance_done(conn, member.activity_id, member.instance_id, True)
@@ -171,7 +182,7 @@ class Reconciler:
                                               and inst.latest_operation_state == lc.FAILED):
             # A launch that failed is cleaned up (terminated); a start that failed leaves it stopped.
             failed = sc.TERMINATING if member.life_cycle_state == sc.CREATING else sc.STOPPED
-            with self.cloud.store.write() as conn:
+            with self.store.write() as conn:
                 if self._set(conn, member, life_cycle_state=failed, activity_id=None):
                     activities.instance_done(conn, member.activity_id, inst.id, False,
                                              f"{inst.id}: {inst.latest_operation_error or inst.state}")
@@ -182,12 +193,12 @@ class Reconciler:
         ready = inst.state == lc.RUNNING or (member.life_cycle_state == sc.ATTACHING and inst.state == lc.STOPPED)
         if not ready:
             return False
-        with self.cloud.store.write() as conn:
+        with self.store.write() as conn:
             changed = membership.register(conn, settings, inst.id)
-        health = membership.lb_health(self.cloud.clb, settings, inst.id)
-        if inst.state == lc.RUNNING and any(h not in ("Alive", "Close") for h in health):
+        health = membership.lb_health(self.clb, settings, inst.id)
+        if inst.state == lc.RUNNING and not all(h.serving for h in health):
             return changed
-        with self.cloud.store.write() as conn:
+        with self.store.write() as conn:
             if self._set(conn, member, life_cycle_state=sc.IN_SERVICE, in_service_time=now(), activity_id=None,
                          health_status=sc.HEALTHY, unreachable_count=0):
                 activities.instance_done(conn, member.activity_id, inst.id, True)
@@ -199,7 +210,7 @@ class Reconciler:
         with_lbs = bool(settings.get("ForwardLoadBalancers")) and settings.get("HealthCheckType", "CLB") == "CLB"
         if inst.state in (lc.STOPPING, lc.STOPPED, lc.SHUTDOWN):
             word = sc.health_word(True, with_lbs)
-            with self.cloud.store.write() as conn:
+            with self.store.write() as conn:
                 self._set(conn, member, health_status=word)
             if member.protected:
                 return False
@@ -214,10 +225,10 @@ class Reconciler:
         unreachable = count >= sc.UNREACHABLE_THRESHOLD
         grace = timedelta(seconds=settings.get("LoadBalancerHealthCheckGracePeriod", 0))
         in_grace = member.in_service_time is not None and now() - as_utc(member.in_service_time) < grace
-        clb_bad = with_lbs and not in_grace and "Dead" in membership.lb_health(self.cloud.clb, settings, inst.id)
+        clb_bad = with_lbs and not in_grace and Health.DEAD in membership.lb_health(self.clb, settings, inst.id)
         word = sc.health_word(unreachable, clb_bad)
         if (word, count) != (member.health_status, member.unreachable_count):
-            with self.cloud.store.write() as conn:
+            with self.store.write() as conn:
                 self._set(conn, member, health_status=word, unreachable_count=count)
         service = settings.get("ServiceSettings", {})
         replace = (unreachable and service.get("ReplaceMonitorUnhealthy")) or (
@@ -242,7 +253,7 @@ class Reconciler:
         fate = "terminated" if leaving == sc.TERMINATING else "detached and left as it is"
         op_ids: list[str] = []
         try:
-            with self.cloud.store.write() as conn:
+            with self.store.write() as conn:
                 if not self._set(conn, member, life_cycle_state=leaving, health_status=word):
                     raise _Moved
                 act = activities.start(conn, group_id=group.id, account_id=group.account_id,
@@ -256,7 +267,7 @@ class Reconciler:
                     op_ids = self._launch(conn, group, 1, act)
         except _Moved:
             return False
-        self.cloud.runner.submit(op_ids)
+        self.runner.submit(op_ids)
         if leaving == sc.TERMINATING:
             self._terminate(inst)
         return True
@@ -265,14 +276,14 @@ class Reconciler:
         if inst.state not in (lc.RUNNING, lc.STOPPED, lc.LAUNCH_FAILED) or inst.latest_operation_state == lc.OPERATING:
             return  # wait until the instance settles (a STOPPING one first finishes shutting down)
         try:
-            with self.cloud.store.write() as conn:
+            with self.store.write() as conn:
                 accepted = ops.accept(conn, account_id=inst.account_id, region=inst.region, action="TerminateInstances",
                                       instance_ids=[inst.id], request_id=ids.new_request_id(),
                                       params={"ReleaseAddress": True})
         except ApiError as exc:
             log.info("terminating %s waits: %s", inst.id, exc.message)
             return
-        self.cloud.runner.submit(accepted.operation_ids)
+        self.runner.submit(accepted.operation_ids)
 
     # -- capacity -----------------------------------------------------------------------------------
 
@@ -282,7 +293,7 @@ class Reconciler:
         a stale desired capacity."""
         op_ids: list[str] = []
         lb_changed = False
-        with self.cloud.store.write() as conn:
+        with self.store.write() as conn:
             group = conn.execute(sa.select(scaling_groups).where(scaling_groups.c.id == group.id)).first()
             if group is None or not group.enabled:
                 return False
@@ -294,7 +305,7 @@ class Reconciler:
                 op_ids = self._scale_out(conn, group, members, gap)
             elif gap < 0:
                 lb_changed = self._scale_in(conn, group, counted, -gap)
-        self.cloud.runner.submit(op_ids)
+        self.runner.submit(op_ids)
         return lb_changed
 
     def _scale_out(self, conn: sa.Connection, group: Any, members: list[Any], gap: int) -> list[str]:
@@ -368,7 +379,7 @@ class Reconciler:
             wants_public_ip=bool(net["PublicIpAssigned"]), user_data=spec.get("UserData"), host_name=None,
             password_hash=spec["LoginSettings"].get("PasswordHash"), key_ids=list(spec["LoginSettings"]["KeyIds"]),
             vpc_id=subnet.vpc_id, subnet_id=subnet.id)
-        created, op_ids = insert_instances(conn, self.cloud, group.account_id, group.region, plan, ids.new_request_id())
+        created, op_ids = insert_instances(conn, self.guests, group.account_id, group.region, plan, ids.new_request_id())
         ts = now()
         for instance_id in created:
             conn.execute(group_instances.insert().values(

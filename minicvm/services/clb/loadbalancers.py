@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from minicvm import ids as idmod
-from minicvm.dataplane.control import DRAIN_TAG
 from minicvm.engine import network
+from minicvm.engine.clb_controller import DRAIN_TAG
 from minicvm.errors import ApiError
 from minicvm.services import common as shared
 from minicvm.services.clb import common

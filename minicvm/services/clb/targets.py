@@ -8,8 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from minicvm import ids as idmod
-from minicvm.dataplane.control import backend_key
+from minicvm.dataplane.model import Health, stored_location
 from minicvm.engine import network
+from minicvm.engine.clb_controller import ClbController
 from minicvm.errors import ApiError
 from minicvm.services.clb import common
 from minicvm.services.clb import models as m
@@ -22,13 +23,13 @@ MAX_TARGETS = 20
 
 
 def _location(conn: sa.Connection, listener: Any, req: m.Targets) -> str:
-    """"" for an L4 listener; the rule's LocationId for an HTTP listener."""
+    """The rule's LocationId for an HTTP listener; for an L4 listener, how the store says "no rule"."""
     if listener.protocol == "HTTP":
         domain = req.Domain.lower() if req.Domain else None
         return common.owned_rule(conn, listener, req.LocationId, domain, req.Url).id
     if req.LocationId or req.Url:
         raise ApiError("InvalidParameter", "A TCP/UDP listener has no rules: leave out `LocationId`, `Domain` and `Url`.")
-    return ""
+    return stored_location(None)
 
 
 def _targets(conn: sa.Connection, ctx: Context, req: m.Targets, need_weight: bool = False) -> list[tuple[str, int, int | None]]:
@@ -176,18 +177,18 @@ async def describe_targets(ctx: Context, req: m.DescribeTargets) -> dict[str, An
                            "Rules": rule_sets, "Targets": None, "EndPort": 0})
         else:
             result.append({"ListenerId": listener.id, "Protocol": listener.protocol, "Port": listener.port,
-                           "Rules": None, "Targets": views(listener.id, ""), "EndPort": 0})
+                           "Rules": None, "Targets": views(listener.id, stored_location(None)), "EndPort": 0})
     return {"Listeners": result}
 
 
-def _health_rows(plane: Any, targets: list[Any], ips: dict[str, str], listener_id: str,
+def _health_rows(clb: ClbController, targets: list[Any], ips: dict[str, str], listener_id: str,
                  location_id: str) -> list[dict[str, Any]]:
     out = []
     for t in targets:
         if t.listener_id != listener_id or t.location_id != location_id:
             continue
-        detail = plane.health(listener_id, location_id or None, backend_key(t.instance_id, t.port))
-        out.append({"IP": ips.get(t.instance_id, ""), "Port": t.port, "HealthStatus": detail == "Alive",
+        detail = clb.target_health(listener_id, location_id, t.instance_id, t.port)
+        out.append({"IP": ips.get(t.instance_id, ""), "Port": t.port, "HealthStatus": detail == Health.ALIVE,
                     "TargetId": t.instance_id, "HealthStatusDetail": detail, "HealthStatusDetial": detail,
                     "Weight": t.weight})
     return out
@@ -199,7 +200,7 @@ async def describe_target_health(ctx: Context, req: m.DescribeTargetHealth) -> d
         raise ApiError("MissingParameter", "The request is missing a required parameter `LoadBalancerIds`.")
     if len(req.LoadBalancerIds) > 30:
         raise ApiError("InvalidParameterValue.Length", "At most 30 `LoadBalancerIds`.")
-    plane = ctx.cloud.clb
+    clb = ctx.cloud.clb
     result = []
     with ctx.cloud.store.read() as conn:
         for lb_id in req.LoadBalancerIds:
@@ -215,13 +216,13 @@ async def describe_target_health(ctx: Context, req: m.DescribeTargetHealth) -> d
             for listener in lsts:
                 if listener.protocol == "HTTP":
                     rule_views = [{"LocationId": r.id, "Domain": r.domain, "Url": r.url, "RuleId": r.id,
-                                   "Targets": _health_rows(plane, targets, ips, listener.id, r.id)}
+                                   "Targets": _health_rows(clb, targets, ips, listener.id, r.id)}
                                   for r in rules if r.listener_id == listener.id
                                   and (not req.LocationIds or r.id in req.LocationIds)]
                 else:
                     # L4 listeners report their targets inside one Rules element (as Tencent does).
                     rule_views = [{"LocationId": listener.id, "Domain": None, "Url": None, "RuleId": listener.id,
-                                   "Targets": _health_rows(plane, targets, ips, listener.id, "")}]
+                                   "Targets": _health_rows(clb, targets, ips, listener.id, stored_location(None))}]
                 listener_views.append({"ListenerId": listener.id, "ListenerName": listener.name,
                                        "Protocol": listener.protocol, "Port": listener.port, "Rules": rule_views})
             result.append({"LoadBalancerId": lb.id, "LoadBalancerName": lb.name, "Listeners": listener_views})

@@ -249,7 +249,7 @@ async def run_instances(ctx: Context, req: m.RunInstances) -> dict[str, Any]:
             plan.vpc_id, plan.subnet_id, plan.wanted_ips = _network(conn, ctx, req, zone, count)
             if req.DryRun:
                 raise _DryRunPassed
-            created, op_ids = insert_instances(conn, ctx.cloud, ctx.account.id, ctx.region, plan, ctx.request_id)
+            created, op_ids = insert_instances(conn, ctx.cloud.guests, ctx.account.id, ctx.region, plan, ctx.request_id)
             response = {"InstanceIdSet": created}
             common.remember(conn, ctx.account.id, "RunInstances", req.ClientToken, response)
     except _DryRunPassed:

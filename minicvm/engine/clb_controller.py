@@ -1,31 +1,45 @@
-"""Keeps the data plane in line with the store: every load balancer's listeners, rules and targets
-become ListenerConfigs; planned power-offs drain first where asked; health transitions go to the
-instance's log. It reads the store and the event bus, never the API layer."""
+"""The CLB controller, a reconciler: keeps the data plane in line with the store. Every load balancer's
+listeners, rules and targets become ListenerConfigs; planned power-offs drain first where asked; health
+transitions go to the instance's log. It reads the store and the event bus, never the API layer."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
-from minicvm.dataplane.model import ApplyError, Backend, HealthCheckConfig, ListenerConfig, MetricsSample, Route
+from minicvm.dataplane.model import (
+    ApplyError,
+    Backend,
+    Health,
+    HealthCheckConfig,
+    ListenerConfig,
+    MetricsSample,
+    Route,
+    backend_key,
+    instance_of,
+    pool_location,
+    stored_location,
+)
 from minicvm.dataplane.plane import DataPlane
+from minicvm.engine.events import Bus
+from minicvm.store.db import Store
 from minicvm.store.prepared import Prepared
 from minicvm.store.tables import events, instances, lb_rules, lb_targets, listeners, load_balancers
 from minicvm.timefmt import now
-
-if TYPE_CHECKING:
-    from minicvm.cloud import Cloud
 
 log = logging.getLogger(__name__)
 
 DRAIN_TAG = "minicvm:drain-seconds"
 
 
-def backend_key(instance_id: str, port: int) -> str:
-    return f"{instance_id}:{port}"
+@dataclass(frozen=True)
+class ClbSettings:
+    time_scale: float  # health-check intervals and timeouts are multiplied by this (tests run them fast)
+    drain_seconds: float  # default drain before a planned power-off; 0 = none
 
 
 def drain_seconds_of(tags: list[dict[str, str]], default: float) -> float:
@@ -41,21 +55,25 @@ BALANCERS_OF = Prepared(lambda: sa.select(load_balancers.c.id, load_balancers.c.
 
 
 class ClbController:
-    def __init__(self, cloud: Cloud) -> None:
-        self.cloud = cloud
+    """Call `before_power_off` before a planned power-off (the runner's hook) and `sync` after the
+    store's load balancers, listeners, rules or targets changed."""
+
+    def __init__(self, store: Store, bus: Bus, settings: ClbSettings) -> None:
+        self.store = store
+        self.bus = bus
+        self.settings = settings
         self.plane = DataPlane(on_health_change=self._health_changed)
         self._sync_lock = asyncio.Lock()
         self._drained: set[str] = set()
         self.last_error: str | None = None
-        cloud.runner.before_power_off.append(self.before_power_off)
-        cloud.bus.listeners.append(self._on_event)
+        bus.listeners.append(self._on_event)
 
     # -- desired state --------------------------------------------------------------------------
 
     def _check(self, raw: dict[str, Any] | None) -> HealthCheckConfig | None:
         if raw is None:
             return None
-        scale = self.cloud.settings.clb_time_scale
+        scale = self.settings.time_scale
         return HealthCheckConfig(
             enabled=raw["HealthSwitch"] == 1, check_type=raw["CheckType"], interval=raw["IntervalTime"] * scale,
             timeout=raw["TimeOut"] * scale, healthy_threshold=raw["HealthNum"], unhealthy_threshold=raw["UnHealthNum"],
@@ -64,7 +82,7 @@ class ClbController:
             check_port=raw.get("CheckPort"))
 
     def desired(self) -> list[ListenerConfig]:
-        with self.cloud.store.read() as conn:
+        with self.store.read() as conn:
             lbs = {r.id: r for r in conn.execute(sa.select(load_balancers))}
             rows = list(conn.execute(sa.select(listeners).order_by(listeners.c.seq)))
             rules = list(conn.execute(sa.select(lb_rules).order_by(lb_rules.c.seq)))
@@ -91,7 +109,7 @@ class ClbController:
             configs.append(ListenerConfig(
                 listener_id=row.id, lb_id=row.lb_id, protocol=row.protocol, vip=lb.vip, port=row.port,
                 scheduler=row.scheduler, health=self._check(row.health_check),
-                backends=backends(row.id, "") if row.protocol != "HTTP" else (), routes=routes))
+                backends=backends(row.id, stored_location(None)) if row.protocol != "HTTP" else (), routes=routes))
         return configs
 
     async def sync(self) -> None:
@@ -103,8 +121,12 @@ class ClbController:
                 self.last_error = str(exc)
                 log.warning("load balancer listeners not bound: %s", exc)
 
-    def health(self, listener_id: str, location_id: str | None, key: str) -> str:
+    def health(self, listener_id: str, location_id: str | None, key: str) -> Health:
         return self.plane.health(listener_id, location_id, key)
+
+    def target_health(self, listener_id: str, stored_location_id: str, instance_id: str, port: int) -> Health:
+        """The health of one target as the store names it (L4 targets have location "")."""
+        return self.plane.health(listener_id, pool_location(stored_location_id), backend_key(instance_id, port))
 
     def metrics(self) -> list[MetricsSample]:
         return self.plane.metrics()
@@ -113,9 +135,9 @@ class ClbController:
 
     def _drain_plan(self, instance_id: str) -> dict[str, float]:
         """{load balancer: drain seconds} for the load balancers of this instance that drain."""
-        with self.cloud.store.read() as conn:
+        with self.store.read() as conn:
             rows = BALANCERS_OF.all(conn, instance_id=instance_id)
-        default = self.cloud.settings.drain_seconds
+        default = self.settings.drain_seconds
         plan = {r.id: drain_seconds_of(list(r.tags), default) for r in rows}
         return {lb: seconds for lb, seconds in plan.items() if seconds > 0}
 
@@ -150,19 +172,19 @@ class ClbController:
 
     # -- health -------------------------------------------------------------------------------------
 
-    def _health_changed(self, listener_id: str, location_id: str | None, key: str, old: str, new: str) -> None:
-        instance_id = key.split(":", 1)[0]
-        with self.cloud.store.read() as conn:
+    def _health_changed(self, listener_id: str, location_id: str | None, key: str, old: Health, new: Health) -> None:
+        instance_id = instance_of(key)
+        with self.store.read() as conn:
             account_id = conn.execute(sa.select(instances.c.account_id).where(instances.c.id == instance_id)).scalar()
         if account_id is None:
             return
         where = f"{listener_id}/{location_id}" if location_id else listener_id
         self._log(account_id, instance_id, "ClbHealthChanged", f"{key} on {where}: {old} -> {new}")
-        self.cloud.bus.publish({"type": "health", "account_id": account_id, "instance_id": instance_id,
+        self.bus.publish({"type": "health", "account_id": account_id, "instance_id": instance_id,
                                 "listener_id": listener_id, "location_id": location_id, "status": new})
 
     def _log(self, account_id: int, instance_id: str, kind: str, message: str) -> None:
-        with self.cloud.store.write() as conn:
+        with self.store.write() as conn:
             conn.execute(events.insert().values(account_id=account_id, resource_id=instance_id, kind=kind,
                                                 message=message, created_time=now()))
 
