@@ -3,7 +3,7 @@
 
 def load() -> None:
     from minicvm.services.autoscaling import groups, launch_configs, members  # noqa: F401
-    from minicvm.services.cbs import handlers  # noqa: F401
+    from minicvm.services.cbs import handlers as cbs_handlers  # noqa: F401
     from minicvm.services.clb import listeners, loadbalancers, targets  # noqa: F401
     from minicvm.services.cvm import catalog, instances, keypairs, launch, stopped_changes  # noqa: F401
-    from minicvm.services.vpc import addresses, classiclink, networks  # noqa: F401
+    from minicvm.services.vpc import handlers as vpc_handlers  # noqa: F401
