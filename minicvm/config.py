@@ -1,81 +1,162 @@
-"""Server settings: command-line flags win, then MINICVM_* environment variables, then defaults
-that work with no setup at all."""
+"""Server settings, each declared once: its type, default and help here become the `minicvm serve` flag
+(`--boot-seconds`), the environment variable (`MINICVM_BOOT_SECONDS`) and the default `--help` shows, so
+the three cannot drift apart. Flags win, then the environment, then the defaults, which work with no setup
+at all."""
 
 from __future__ import annotations
 
+import functools
 import os
-from dataclasses import dataclass, field, fields
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "MINICVM_"
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get("MINICVM_" + name.upper(), default)
+
+class Driver(StrEnum):
+    SIM = "sim"
+    QEMU = "qemu"
+
+
+class QemuAccel(StrEnum):
+    AUTO = "auto"
+    KVM = "kvm"
+    TCG = "tcg"
+
+
+class LogLevel(StrEnum):
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    DEBUG = "debug"
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _setting(default: Any, help: str, metavar: str = "") -> Any:
+    """A field with the help text its flag shows; `metavar` names the value where the default is empty."""
+    return field(default=default, metadata={"help": help, "metavar": metavar})
 
 
 @dataclass
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 4566
-    data_dir: Path = Path(".minicvm")
-    database_url: str = ""  # empty: SQLite file under data_dir
-    driver: str = "sim"
-    # Simulated hardware timings (seconds). Short, but long enough that STARTING/STOPPING are visible.
-    boot_seconds: float = 1.0
-    shutdown_seconds: float = 0.5
-    soft_stop_timeout: float = 5.0
-    # How long disk attach/detach/expand and EIP bind/unbind take, so their -ING states are visible.
-    async_op_seconds: float = 0.2
-    # CBS ResizeDisk is online on Tencent; set this to make it refuse disks of running instances.
-    cbs_resize_requires_stop: bool = False
-    # Guests listen on loopback addresses carved out of this /16-sized space, one per instance.
-    guest_network: str = "127.64.0.0"
-    guest_port: int = 8080
-    # Load balancers get their VIPs (loopback addresses) from here, one per load balancer.
-    clb_network: str = "127.32.0.0"
-    # Planned stops drain CLB targets for up to this many seconds (0 = off; the tag
-    # `minicvm:drain-seconds` on a load balancer overrides it).
-    drain_seconds: float = 0.0
-    # Health-check intervals and timeouts are multiplied by this (tests shrink it; the API keeps
-    # Tencent's documented ranges).
-    clb_time_scale: float = 1.0
-    # How often Auto Scaling looks at its groups when nothing wakes it earlier (seconds).
-    as_interval: float = 1.0
-    # How many bytes a simulated disk holds per GiB of its size (tests shrink it to fill disks fast).
-    sim_bytes_per_gib: int = 1 << 30
-    # The qemu driver: where the guest image is cached ("" = <data-dir>/guest-image), kvm|tcg|auto,
-    # the memory budget for guests (0 = 3/4 of the host's), bytes per GiB of disk (≥ 16 MiB for ext4).
-    guest_image_dir: str = ""
-    qemu_accel: str = "auto"
-    qemu_memory_mib: int = 0
-    qemu_bytes_per_gib: int = 1 << 30
-    qemu_boot_timeout: float = 120.0
-    max_body_bytes: int = 1 << 20
-    signature_window: int = 300
-    extra: dict[str, str] = field(default_factory=dict)
+    host: str = _setting("127.0.0.1", "Address to listen on.")
+    port: int = _setting(4566, "Port to listen on.")
+    data_dir: Path = _setting(Path(".minicvm"), "Where the database, disks, credentials and logs live.")
+    database_url: str = _setting("", "postgresql://user@host:5432/db; empty: SQLite under the data dir.", "URL")
+    driver: Driver = _setting(Driver.SIM, "Hypervisor driver: sim (guests inside the server) or qemu (real VMs).")
+    log_level: LogLevel = _setting(LogLevel.INFO, "Log level of the server's own log lines.")
+    keep_guests_running: bool = _setting(False, "Leave guests running when the server stops (the next start finds them).")
+    # Simulated hardware timings: short, but long enough that STARTING/STOPPING can be seen.
+    boot_seconds: float = _setting(1.0, "sim: how long a guest takes to boot, seconds.")
+    shutdown_seconds: float = _setting(0.5, "sim: how long a guest's OS takes to shut down, seconds.")
+    soft_stop_timeout: float = _setting(5.0, "How long a SOFT stop waits for the guest to power off, seconds.")
+    async_op_seconds: float = _setting(0.2, "How long a disk attach/detach/resize or an EIP bind/unbind takes, seconds.")
+    # Tencent resizes online; the switch exists for automation written against providers that do not.
+    cbs_resize_requires_stop: bool = _setting(False, "CBS ResizeDisk refuses disks attached to running instances.")
+    guest_network: str = _setting("127.64.0.0", "First loopback address of the /16-sized range guests listen on.")
+    guest_port: int = _setting(8080, "The port each guest listens on.")
+    clb_network: str = _setting("127.32.0.0", "First loopback address for load balancer VIPs, one per load balancer.")
+    drain_seconds: float = _setting(0.0, "Drain CLB targets for up to this long before planned stops; 0 = off "
+                                         "(the tag minicvm:drain-seconds on a load balancer overrides it).")
+    clb_time_scale: float = _setting(1.0, "Multiply health-check intervals and timeouts by this (the API keeps "
+                                          "Tencent's ranges; tests shrink the seconds).")
+    as_interval: float = _setting(1.0, "Seconds between Auto Scaling passes when no event wakes it earlier.")
+    sim_bytes_per_gib: int = _setting(1 << 30, "sim: bytes a disk holds per GiB of its size.")
+    guest_image_dir: str = _setting("", "qemu: where the guest image is cached; empty: <data-dir>/guest-image.", "DIR")
+    qemu_accel: QemuAccel = _setting(QemuAccel.AUTO, "qemu: kvm, tcg, or auto (probed once per host).")
+    qemu_memory_mib: int = _setting(0, "qemu: memory budget for guests, MiB; 0 = 3/4 of the host's RAM.")
+    qemu_bytes_per_gib: int = _setting(1 << 30, "qemu: bytes a disk holds per GiB of its size (at least 16 MiB for ext4).")
+    qemu_boot_timeout: float = _setting(120.0, "qemu: how long a guest may take to answer after power-on, seconds.")
+    max_body_bytes: int = _setting(1 << 20, "Largest API request body accepted, bytes.")
+    signature_window: int = _setting(300, "How far a request's X-TC-Timestamp may be from the server's clock, seconds.")
 
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'minicvm.db').resolve()}"
 
     @classmethod
-    def load(cls, **overrides: object) -> Settings:
-        """Flags (non-None overrides) > environment > defaults."""
-        base = cls()
+    def load(cls, environ: Mapping[str, str] | None = None, **flags: object) -> Settings:
+        """Flags (those not None) > `MINICVM_*` variables in `environ` (default: the process's) > defaults.
+        A variable that does not parse raises SettingError naming it."""
+        unknown = set(flags) - {o.name for o in options()}
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for f in fields(cls):
-            if f.name == "extra":
-                continue
-            default = getattr(base, f.name)
-            raw = _env(f.name, "")
-            value: object = default
-            if raw != "":
-                if isinstance(default, bool):
-                    value = raw.lower() in ("1", "true", "yes", "on")
-                else:
-                    value = type(default)(raw) if not isinstance(default, Path) else Path(raw)
-            if overrides.get(f.name) is not None:
-                value = overrides[f.name]
-                if isinstance(default, Path):
-                    value = Path(str(value))
-            values[f.name] = value
-        return cls(**values)  # type: ignore[arg-type]
+        for option in options():
+            if flags.get(option.name) is not None:
+                values[option.name] = option.convert(flags[option.name])
+            elif env.get(option.env, "") != "":
+                values[option.name] = option.parse(env[option.env], source=option.env)
+        return cls(**values)  # type: ignore[arg-type]  # each value was converted to its field's type above
+
+
+class SettingError(ValueError):
+    """A setting's value (from a flag or the environment) that does not fit its type."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting as the command line and the environment see it."""
+
+    name: str
+    kind: type  # str, int, float, bool, Path or a StrEnum
+    default: object
+    help: str
+    choices: tuple[str, ...]
+    metavar: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def shown_default(self) -> str:
+        """The default as `--help` and the README show it."""
+        if self.kind is bool:
+            return "on" if self.default else "off"
+        return str(self.default) if self.default != "" else '""'
+
+    def parse(self, raw: str, source: str = "") -> object:
+        """A value given as text (an environment variable) → the setting's type."""
+        where = source or self.flag
+        if self.kind is bool:
+            if raw.lower() in _TRUE:
+                return True
+            if raw.lower() in _FALSE:
+                return False
+            raise SettingError(f"{where}: expected one of {', '.join(_TRUE + _FALSE)}; got {raw!r}")
+        try:
+            return self.kind(raw)
+        except ValueError:
+            expected = f"one of {', '.join(self.choices)}" if self.choices else self.kind.__name__
+            raise SettingError(f"{where}: expected {expected}; got {raw!r}") from None
+
+    def convert(self, value: object) -> object:
+        """A flag's value (already of the right type, or its text) → the setting's type."""
+        return value if isinstance(value, self.kind) else self.parse(str(value))
+
+
+def _option(f: Field[Any], hint: Any) -> Option:
+    choices = tuple(m.value for m in hint) if issubclass(hint, StrEnum) else ()
+    assert f.default is not MISSING, f"setting {f.name} needs a default"
+    return Option(f.name, hint, f.default, f.metadata["help"], choices, f.metadata["metavar"])
+
+
+@functools.cache
+def options() -> tuple[Option, ...]:
+    """Every setting, in declaration order."""
+    hints = typing.get_type_hints(Settings)
+    return tuple(_option(f, hints[f.name]) for f in fields(Settings))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import resource
 from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -21,13 +20,6 @@ from minicvm.console.routes import routes as console_routes
 from minicvm.metrics import render
 
 log = logging.getLogger(__name__)
-
-
-def raise_fd_limit() -> None:
-    """Thousands of guests and listeners each need a file descriptor."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def tune_gc() -> None:

@@ -29,7 +29,8 @@ LAYERS: list[tuple[str, frozenset[str], bool]] = [
     # Rules and tables without I/O (lifecycle, catalog, keys): usable from every layer above.
     ("domain", frozenset({"minicvm.domain"}), False),
     # Leaves every layer may use.
-    ("base", frozenset({"minicvm", "minicvm.config", "minicvm.errors", "minicvm.ids", "minicvm.timefmt"}), False),
+    ("base", frozenset({"minicvm", "minicvm.config", "minicvm.errors", "minicvm.fdlimit", "minicvm.ids",
+                        "minicvm.timefmt"}), False),
 ]
 RANK = {unit: rank for rank, (_name, units, _ind) in enumerate(LAYERS) for unit in units}
 LAYER_NAME = {unit: name for name, units, _ind in LAYERS for unit in units}

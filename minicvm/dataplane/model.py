@@ -23,7 +23,6 @@ class Health(StrEnum):
         return self in (Health.ALIVE, Health.CLOSE)
 
 
-SCHEDULERS = ("WRR", "LEAST_CONN", "IP_HASH")
 FAIL_OPEN = "fail_open"
 FAIL_CLOSED = "fail_closed"
 

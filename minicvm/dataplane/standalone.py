@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import resource
 import signal
 import sys
 from typing import Any
 
 from minicvm.dataplane.model import Backend, HealthCheckConfig, ListenerConfig, Route
 from minicvm.dataplane.plane import DataPlane
+from minicvm.fdlimit import raise_fd_limit
 
 
 def _health(data: dict[str, Any] | None) -> HealthCheckConfig | None:
@@ -40,17 +40,6 @@ def listener_from_json(data: dict[str, Any]) -> ListenerConfig:
                           vip=data["vip"], port=data["port"], scheduler=data.get("scheduler", "WRR"),
                           health=_health(data.get("health")), backends=_backends(data.get("backends", [])),
                           routes=routes, all_dead_policy=data.get("all_dead_policy", "fail_open"))
-
-
-def listener_to_json(config: ListenerConfig) -> dict[str, Any]:
-    return dataclasses.asdict(config)
-
-
-def raise_fd_limit() -> None:
-    # Every client and backend connection is a descriptor; the soft default (1024) is far too low.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 async def _command(plane: DataPlane, cmd: dict[str, Any]) -> dict[str, Any]:

@@ -75,7 +75,10 @@ class ServerProcess:
         if self.database_url:
             args += ["--database-url", self.database_url]
         for key, value in self.settings.items():
-            args += [f"--{key}", str(value)]
+            if isinstance(value, bool):  # switches: --name / --no-name
+                args.append(f"--{key}" if value else f"--no-{key}")
+            else:
+                args += [f"--{key}", str(value)]
         env = dict(os.environ, MINICVM_SECRET_ID=SECRET_ID, MINICVM_SECRET_KEY=SECRET_KEY)
         # qemu-driver servers share the guest image `make guest-image` built instead of each building one.
         env.setdefault("MINICVM_GUEST_IMAGE_DIR", str(REPO / ".minicvm" / "guest-image"))

@@ -8,7 +8,6 @@ import json
 import os
 import platform
 import subprocess
-from pathlib import Path
 
 from minicvm.drivers.qemu.image import GuestImage
 from minicvm.drivers.qemu.machine import PROBE_ARG, PROBE_MARKER, Machine, command, qemu_binary
@@ -54,10 +53,3 @@ def detect_accel(image: GuestImage, requested: str = "auto") -> str:
     tmp.write_text(json.dumps({"host": key, "accel": accel}))
     tmp.replace(cache)
     return accel
-
-
-def cached_accel(directory: Path) -> str | None:
-    try:
-        return str(json.loads((directory / "accel.json").read_text())["accel"])
-    except (FileNotFoundError, ValueError, KeyError):
-        return None

@@ -28,10 +28,6 @@ def disks_by_instance(conn: sa.Connection, instance_ids: list[str]) -> dict[str,
     return result
 
 
-def stop_charging_mode(row: Any) -> str:
-    return (row.stopped_mode or "KEEP_CHARGING") if row.state == lc.STOPPED else "NOT_APPLICABLE"
-
-
 # Fields that are the same for every instance here; each view starts as a copy of this.
 _CONSTANT = {
     "RestrictState": "NORMAL", "DisasterRecoverGroupId": "", "IPv6Addresses": None, "CamRoleName": "",
