@@ -1,0 +1,198 @@
+"""The Auto Scaling reconciler's decisions, one tick at a time, on a real store and the sim driver (no HTTP
+server): scale out to the desired capacity, scale in by the termination policy, replace a member that
+was shut down or stops answering, forget one terminated behind the group's back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from minicvm.domain import lifecycle as lc
+from minicvm.domain import scaling as sc
+from minicvm.drivers.base import StopMode
+from minicvm.store.tables import group_instances, instances, scaling_activities
+from tests.support.engine import Engine, run
+
+
+def activities(engine: Engine, group_id: str) -> list[str]:
+    rows = engine.rows(scaling_activities, scaling_activities.c.group_id == group_id)
+    return [r.activity_type for r in sorted(rows, key=lambda r: r.seq)]
+
+
+async def in_service(engine: Engine, group_id: str, desired: int) -> list[str]:
+    """Tick until the group holds `desired` members in service; their instance ids, oldest first."""
+    await engine.scaler.tick()
+    await engine.settle()
+    await engine.scaler.tick()
+    members = engine.members(group_id)
+    assert [m.life_cycle_state for m in members.values()] == [sc.IN_SERVICE] * desired
+    return [m.instance_id for m in sorted(members.values(), key=lambda m: (m.added_time, m.instance_id))]
+
+
+def test_scale_out_launches_the_gap_once_and_counts_members_in_service_when_running(tmp_path: Path) -> None:
+    async def body(engine: Engine) -> None:
+        group = engine.group(desired=2)
+        await engine.scaler.tick()
+        members = engine.members(group)
+        assert [m.life_cycle_state for m in members.values()] == [sc.CREATING, sc.CREATING]
+        assert {engine.instance(i).state for i in members} == {lc.PENDING}
+        # A second look before the launches finish must not launch again for the same gap.
+        await engine.scaler.tick()
+        assert engine.members(group).keys() == members.keys()
+        await engine.settle()
+        assert {engine.instance(i).state for i in members} == {lc.RUNNING}
+        await engine.scaler.tick()
+        assert {m.life_cycle_state for m in engine.members(group).values()} == {sc.IN_SERVICE}
+        assert activities(engine, group) == ["SCALE_OUT"]
+
+    run(tmp_path, body)
+
+
+def test_a_disabled_group_does_not_launch(tmp_path: Path) -> None:
+    async def body(engine: Engine) -> None:
+        group = engine.group(desired=2, enabled=False)
+        await engine.scaler.tick()
+        assert engine.members(group) == {}
+        assert activities(engine, group) == []
+
+    run(tmp_path, body)
+
+
+def test_scale_in_takes_the_oldest_member_out_and_terminates_it(tmp_path: Path) -> None:
+    async def body(engine: Engine) -> None:
+        group = engine.group(desired=1)
+        oldest = (await in_service(engine, group, 1))[0]
+        engine.set_desired(group, 2)
+        newest = [i for i in await in_service(engine, group, 2) if i != oldest][0]
+        engine.set_desired(group, 1)
+        await engine.scaler.tick()
+        assert {i: m.life_cycle_state for i, m in engine.members(group).items()} == {
+            oldest: sc.TERMINATING, newest: sc.IN_SERVICE}
+        await engine.scaler.tick()  # the leaving member's instance is terminated
+        await engine.settle()
+        assert engine.rows(instances, instances.c.id == oldest) == []
+        await engine.scaler.tick()  # and the member row goes with it
+        assert list(engine.members(group)) == [newest]
+        assert activities(engine, group) == ["SCALE_OUT", "SCALE_OUT", "SCALE_IN"]
+
+    run(tmp_path, body)
+
+
+def test_scale_in_spares_protected_members(tmp_path: Path) -> None:
+    async def body(engine: Engine) -> None:
+        group = engine.group(desired=2)
+        first, second = await in_service(engine, group, 2)
+        with engine.store.write() as conn:
+            conn.execute(group_instances.update().where(group_instances.c.instance_id == first).values(protected=True))
+        engine.set_desired(group, 1)
+        await engine.scaler.tick()
+        states = {i: m.life_cycle_state for i, m in engine.members(group).items()}
+        assert states == {first: sc.IN_SERVICE, second: sc.TERMINATING}
+
+    run(tmp_path, body)
+
+
+def test_a_member_shut_down_from_inside_is_replaced(tmp_path: Path) -> None:
+    async def body(engine: Engine) -> None:
+        engine.driver.on_guest_off = engine.runner.guest_went_off  # as cloud.py wires it
+        group = engine.group(desired=1)
+        (member,) = await in_service(engine, group, 1)
+        await engine.driver.stop(member, StopMode.HARD, 0)  # the guest OS powered off by itself
+        assert engine.instance(member).state == lc.STOPPED
+        await engine.scaler.tick()
+        members = engine.members(group)
+        assert members[member].life_cycle_state == sc.TERMINATING
+        assert members[member].health_status == sc.UNHEALTHY
+        (replacement,) = [i for i in members if i != member]
+        assert members[replacement].life_cycle_state == sc.CREATING
+        assert activities(engine, group) == ["SCALE_OUT", "REPLACE_UNHEALTHY_INSTANCE"]
+        await engine.settle()
+        await engine.scaler.tick()
+        assert engine.rows(instances, instances.c.id == member) == []
+        assert {i: m.life_cycle_state for i, m in engine.members(group).items()} == {replacement: sc.IN_SERVICE}
+
+    run(tmp_path, body)
+
+
+def test_a_protected_member_shut_down_is_marked_but_kept(tmp_path: Path) -> None:
+    async def body(engine: Engine) -> None:
+        engine.driver.on_guest_off = engine.runner.guest_went_off
+        group = engine.group(desired=1)
+        (member,) = await in_service(engine, group, 1)
+        with engine.store.write() as conn:
+            conn.execute(group_instances.update().where(group_instances.c.instance_id == member).values(protected=True))
+        await engine.driver.stop(member, StopMode.HARD, 0)
+        await engine.scaler.tick()
+        (row,) = engine.members(group).values()
+        assert (row.life_cycle_state, row.health_status) == (sc.IN_SERVICE, sc.UNHEALTHY)
+        assert activities(engine, group) == ["SCALE_OUT"]
+
+    run(tmp_path, body)
+
+
+def test_an_unreachable_member_is_replaced_only_when_asked_and_after_the_threshold(tmp_path: Path) -> None:
+    async def body(engine: Engine) -> None:
+        # The driver is not wired to the runner here: the store keeps saying RUNNING while the guest does
+        # not answer, which is what a hung guest looks like.
+        group = engine.group(desired=1, service={"ReplaceMonitorUnhealthy": True})
+        (member,) = await in_service(engine, group, 1)
+        await engine.driver.stop(member, StopMode.HARD, 0)
+        for _ in range(sc.UNREACHABLE_THRESHOLD - 1):
+            await engine.scaler.tick()
+            row = engine.members(group)[member]
+            assert (row.life_cycle_state, row.health_status) == (sc.IN_SERVICE, sc.HEALTHY)
+        await engine.scaler.tick()
+        members = engine.members(group)
+        assert members[member].life_cycle_state == sc.TERMINATING
+        assert len(members) == 2
+        assert activities(engine, group) == ["SCALE_OUT", "REPLACE_UNHEALTHY_INSTANCE"]
+
+    run(tmp_path, body)
+
+
+def test_an_unreachable_member_is_only_marked_without_replace_monitor_unhealthy(tmp_path: Path) -> None:
+    async def body(engine: Engine) -> None:
+        group = engine.group(desired=1)
+        (member,) = await in_service(engine, group, 1)
+        await engine.driver.stop(member, StopMode.HARD, 0)
+        for _ in range(sc.UNREACHABLE_THRESHOLD + 1):
+            await engine.scaler.tick()
+        (row,) = engine.members(group).values()
+        assert (row.life_cycle_state, row.health_status) == (sc.IN_SERVICE, sc.UNHEALTHY)
+
+    run(tmp_path, body)
+
+
+def test_a_member_terminated_behind_the_groups_back_is_forgotten_and_the_gap_refilled(tmp_path: Path) -> None:
+    async def body(engine: Engine) -> None:
+        group = engine.group(desired=1)
+        (member,) = await in_service(engine, group, 1)
+        with engine.store.write() as conn:  # gone without the group's knowing
+            conn.execute(instances.delete().where(instances.c.id == member))
+        await engine.scaler.tick()
+        members = engine.members(group)
+        assert member not in members
+        assert [m.life_cycle_state for m in members.values()] == [sc.CREATING]
+        assert activities(engine, group) == ["SCALE_OUT", "TERMINATE_INSTANCES_UNEXPECTEDLY", "SCALE_OUT"]
+        assert engine.rows(group_instances, group_instances.c.instance_id == member) == []
+
+    run(tmp_path, body)
+
+
+def test_wake_up_stopped_scaling_starts_stopped_members_before_launching(tmp_path: Path) -> None:
+    async def body(engine: Engine) -> None:
+        group = engine.group(desired=1, service={"ScalingMode": "WAKE_UP_STOPPED_SCALING"})
+        (member,) = await in_service(engine, group, 1)
+        await engine.driver.stop(member, StopMode.HARD, 0)
+        with engine.store.write() as conn:  # as StopAutoScalingInstances leaves it
+            conn.execute(instances.update().where(instances.c.id == member).values(state=lc.STOPPED))
+            conn.execute(group_instances.update().where(group_instances.c.instance_id == member)
+                         .values(life_cycle_state=sc.STOPPED))
+        await engine.scaler.tick()
+        assert {i: m.life_cycle_state for i, m in engine.members(group).items()} == {member: sc.STARTING}
+        await engine.settle()
+        assert engine.instance(member).state == lc.RUNNING
+        await engine.scaler.tick()
+        assert {i: m.life_cycle_state for i, m in engine.members(group).items()} == {member: sc.IN_SERVICE}
+        assert activities(engine, group) == ["SCALE_OUT", "START_INSTANCES"]
+
+    run(tmp_path, body)
