@@ -29,7 +29,7 @@ async def probe(health: HealthCheckConfig, host: str, port: int, default_domain:
                 if health.check_type.upper() != "HTTP":
                     return True
                 domain = health.http_domain or default_domain or f"{host}:{port}"
-                request = (f"{health.http_method} {health.http_path or '/'} HTTP/1.1\r\nHost: {domain}\r\n"
+                request = (f"{health.http_method} {health.http_path} HTTP/1.1\r\nHost: {domain}\r\n"
                            "User-Agent: minicvm-clb-healthcheck\r\nConnection: close\r\n\r\n")
                 writer.write(request.encode("latin-1"))
                 line = await reader.readline()

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from minicvm.domain import health_check
+
 
 class Health(StrEnum):
     """A backend's health as Tencent reports it (DescribeTargetHealth): CLOSE when checks are off."""
@@ -57,10 +59,10 @@ class HealthCheckConfig:
     timeout: float
     healthy_threshold: int
     unhealthy_threshold: int
-    http_path: str = "/"
-    http_code_mask: int = 31  # 1=1xx 2=2xx 4=3xx 8=4xx 16=5xx
+    http_path: str = health_check.HTTP_CHECK_PATH
+    http_code_mask: int = health_check.HTTP_CODE  # 1=1xx 2=2xx 4=3xx 8=4xx 16=5xx
     http_domain: str | None = None
-    http_method: str = "HEAD"
+    http_method: str = health_check.HTTP_CHECK_METHOD
     check_port: int | None = None
 
 

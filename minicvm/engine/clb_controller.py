@@ -74,12 +74,13 @@ class ClbController:
         if raw is None:
             return None
         scale = self.settings.time_scale
+        # The API stores the structure complete (services/clb/health.py); a TCP check has no HTTP fields.
+        http = {} if raw["CheckType"] != "HTTP" else {
+            "http_path": raw["HttpCheckPath"], "http_code_mask": raw["HttpCode"], "http_method": raw["HttpCheckMethod"]}
         return HealthCheckConfig(
             enabled=raw["HealthSwitch"] == 1, check_type=raw["CheckType"], interval=raw["IntervalTime"] * scale,
             timeout=raw["TimeOut"] * scale, healthy_threshold=raw["HealthNum"], unhealthy_threshold=raw["UnHealthNum"],
-            http_path=raw.get("HttpCheckPath") or "/", http_code_mask=raw.get("HttpCode") or 31,
-            http_domain=raw.get("HttpCheckDomain"), http_method=raw.get("HttpCheckMethod") or "HEAD",
-            check_port=raw.get("CheckPort"))
+            http_domain=raw.get("HttpCheckDomain"), check_port=raw.get("CheckPort"), **http)
 
     def desired(self) -> list[ListenerConfig]:
         with self.store.read() as conn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from minicvm.domain import health_check as d
 from minicvm.errors import ApiError
 from minicvm.services.clb.models import HealthCheckStruct
 
@@ -12,7 +13,9 @@ FIELDS = ("HealthSwitch", "TimeOut", "IntervalTime", "HealthNum", "UnHealthNum",
           "HttpVersion", "SourceIpType", "ExtendedCode")
 # Check types minicvm's data plane can run, by where the check lives.
 CHECK_TYPES = {"TCP": ("TCP", "HTTP"), "HTTP": ("HTTP",)}
-DEFAULTS = {"HealthSwitch": 1, "TimeOut": 2, "IntervalTime": 5, "HealthNum": 3, "UnHealthNum": 3}
+DEFAULTS = {"HealthSwitch": d.HEALTH_SWITCH, "TimeOut": d.TIME_OUT, "IntervalTime": d.INTERVAL_TIME,
+            "HealthNum": d.HEALTH_NUM, "UnHealthNum": d.UN_HEALTH_NUM}
+HTTP_DEFAULTS = {"HttpCode": d.HTTP_CODE, "HttpCheckPath": d.HTTP_CHECK_PATH, "HttpCheckMethod": d.HTTP_CHECK_METHOD}
 
 
 def _range(name: str, value: int | None, low: int, high: int) -> None:
@@ -27,8 +30,7 @@ def normalise(given: HealthCheckStruct | None, kind: str, current: dict[str, Any
     merged: dict[str, Any] = {f: None for f in FIELDS}
     merged.update(DEFAULTS)
     if kind == "HTTP":
-        merged.update(HttpCode=31, HttpCheckPath="/", HttpCheckMethod="HEAD", CheckType="HTTP",
-                      HttpVersion="HTTP/1.1")
+        merged.update(HTTP_DEFAULTS, CheckType="HTTP", HttpVersion=d.HTTP_VERSION)
     else:
         merged["CheckType"] = "TCP"
     if current:
@@ -47,13 +49,12 @@ def normalise(given: HealthCheckStruct | None, kind: str, current: dict[str, Any
         raise ApiError("InvalidParameterValue",
                        f"`HealthCheck.CheckType` must be one of {', '.join(CHECK_TYPES[kind])} here.")
     if merged["CheckType"] == "HTTP":
-        merged.setdefault("HttpCode", 31)
-        merged["HttpCode"] = 31 if merged["HttpCode"] is None else merged["HttpCode"]
+        # An HTTP check on a TCP listener starts from TCP's fields, where these are None.
+        merged.update({k: v for k, v in HTTP_DEFAULTS.items() if merged[k] in (None, "")})
         _range("HttpCode", merged["HttpCode"], 1, 31)
-        merged["HttpCheckPath"] = merged["HttpCheckPath"] or "/"
         if not merged["HttpCheckPath"].startswith("/") or len(merged["HttpCheckPath"]) > 200:
             raise ApiError("InvalidParameterValue", "`HealthCheck.HttpCheckPath` must start with '/' (at most 200).")
-        merged["HttpCheckMethod"] = (merged["HttpCheckMethod"] or "HEAD").upper()
+        merged["HttpCheckMethod"] = merged["HttpCheckMethod"].upper()
         if merged["HttpCheckMethod"] not in ("HEAD", "GET"):
             raise ApiError("InvalidParameterValue", "`HealthCheck.HttpCheckMethod` is HEAD or GET.")
         if kind == "TCP" and not merged["HttpCheckDomain"]:
