@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from minicvm.dataplane.model import FAIL_OPEN, Backend, Health, HealthCheckConfig
+from minicvm.dataplane.model import FAIL_OPEN, SERVING, Backend, Health, HealthCheckConfig
 
 if TYPE_CHECKING:
     import asyncio
@@ -54,7 +54,7 @@ class Member:
     @property
     def in_rotation(self) -> bool:
         return (self.backend.weight > 0 and not self.draining and not self.rejoin_pending
-                and self.status.serving)
+                and self.status in SERVING)
 
     def acquire(self) -> None:
         self.active += 1
