@@ -19,10 +19,10 @@ import httpx
 import pytest
 
 from minicvm.domain import lifecycle as lc
+from tests.support.autoscaling import Group
+from tests.support.clb import FAST_CHECK, Balancer
 from tests.support.client import ZONE, Api, other_account
 from tests.support.server import SECRET_ID, SECRET_KEY, ServerProcess
-from tests.test_autoscaling import Group
-from tests.test_clb import FAST_CHECK, Balancer
 
 try:
     from playwright.sync_api import expect, sync_playwright

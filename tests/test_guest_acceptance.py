@@ -16,9 +16,9 @@ from collections import Counter
 import httpx
 import pytest
 
+from tests.support.clb import Balancer, failures, load
 from tests.support.client import Api
 from tests.support.server import SECRET_ID, SECRET_KEY, ServerProcess
-from tests.test_clb import Balancer, failures, load
 
 IGNORE_ACPI = base64.b64encode(b"minicvm_ignore_power_button: true\n").decode()
 DRIVERS = ["sim", "qemu"]
