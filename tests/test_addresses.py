@@ -1,6 +1,6 @@
-"""Public IPs and EIPs across shutdowns: the seed says a stopped instance keeps its public IP, private
-IP and EIP; STOP_CHARGING releases the plain public IP. DescribeInstances and DescribeAddresses must
-agree at every moment."""
+"""Public IPs and EIPs across shutdowns: a stopped instance keeps its public IP, private IP and EIP;
+STOP_CHARGING releases the plain public IP. DescribeInstances and DescribeAddresses must agree at every
+moment."""
 
 from __future__ import annotations
 

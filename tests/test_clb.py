@@ -1,5 +1,5 @@
-"""CLB through the API with real traffic: the seed's "health check blocks it, no health check means
-502", and minicvm's opt-in drain that makes a planned stop lose no request."""
+"""CLB through the API with real traffic: a health check takes a stopped target out of rotation, without
+one its share of requests gets 502, and minicvm's opt-in drain makes a planned stop lose no request."""
 
 from __future__ import annotations
 
@@ -228,7 +228,8 @@ def test_clb_errors_and_tasks(capi: Api) -> None:
 
 
 def test_drain_is_per_load_balancer(capi: Api) -> None:
-    # Behind two load balancers, only the one tagged for drain drains; the other behaves as the seed says.
+    # Behind two load balancers, only the one tagged for drain drains; the other, without health checks,
+    # sends the stopped target its share of requests, which get 502.
     ids = capi.run(2)
     drained = Balancer(capi, ids, check=NO_CHECK, tags=[{"TagKey": "minicvm:drain-seconds", "TagValue": "5"}])
     plain = Balancer(capi, ids, check=NO_CHECK, port=8001)

@@ -1,4 +1,4 @@
-"""The seed's list of things that may change only while an instance is shut down: type (CPU/MEM), disk
+"""What Tencent lets change only while an instance is shut down: type (CPU/MEM), disk
 size, password, keys. Refused while RUNNING (unless ForceStop), applied while STOPPED, visible to the
 guest after its next boot."""
 

@@ -47,7 +47,7 @@ def error_code(resp: httpx.Response) -> str:
 
 
 def test_spec_test_vectors_match_our_signer() -> None:
-    # Section 1.4 of the spec: vectors produced by the real SDK.
+    # Signatures the official SDK produced for these requests: ours must match them exactly.
     common = dict(secret_key="Gu5t9xGARNpq86cd98joQYCN3EXAMPLE", signed_headers=("content-type", "host"),
                   timestamp="1551113065", date="2019-02-25", service="cvm")
     post = expected_signature(method="POST", query="",

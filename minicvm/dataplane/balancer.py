@@ -6,7 +6,7 @@ drain, weights), so picking a member costs a loop over the candidates and nothin
 
 Why fail-open is the default when no backend is in rotation: Tencent's Health Check Overview
 ("If all real servers are found abnormal, requests will be forwarded to all real servers") and its
-troubleshooting guide say so; the API reference (spec 2.4, DescribeTargetHealth) only says traffic goes
+troubleshooting guide say so; the API reference (DescribeTargetHealth) only says traffic goes
 to healthy targets and is silent about the all-unhealthy case. Fail-open also covers the window after
 a listener is created, when every target is still Unknown: Tencent forwards there too, and refusing
 would turn a fresh listener into a 503 generator for HealthNum x IntervalTime seconds.

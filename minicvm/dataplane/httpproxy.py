@@ -6,9 +6,10 @@ a backend, borrows an idle keep-alive connection to it (or opens one), streams t
 arrives and streams the response back. Nothing is buffered beyond what one `data_received` hands us;
 the transports' write-buffer limits drive pause/resume in both directions.
 
-Faithful to the seed: a backend that refuses, or breaks the connection before a response head, gives
-the client a 502 and the request is not retried elsewhere (Tencent's L7 "passive health check" retry
-is deliberately not imitated, so that "no health check means 502" stays observable)."""
+A backend that refuses, or breaks the connection before a response head, gives the client a 502 and the
+request is not retried elsewhere: Tencent's L7 "passive health check" retry is deliberately not imitated,
+so that a stopped target behind a listener without health checks shows as 502s, which is what users test
+for when they ask whether their health check is needed."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Auto Scaling rules that do not touch the store: health words, size bounds, who goes first on scale-in.
 
-How minicvm reads the docs (section 2.5 of the spec, ambiguity 9):
+How minicvm reads Tencent's docs where they are silent or disagree:
 - An instance shut down from the CVM side (StopInstances, any StopType) is unhealthy at once — it
-  answers neither ping nor the CLB — and, as the seed says, is moved out of the group and replaced,
+  answers neither ping nor the CLB — and is moved out of the group and replaced,
   whatever ReplaceMonitorUnhealthy says. Group-created instances are then terminated; hand-attached
   ones are detached and left stopped.
 - A RUNNING instance that fails checks is replaced only if ServiceSettings asks: guest unreachable →

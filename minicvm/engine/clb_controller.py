@@ -144,7 +144,8 @@ class ClbController:
 
     async def before_power_off(self, inst: Any, action: str) -> None:
         """Take the instance out of rotation and let in-flight requests finish before its guest goes
-        down — only where drain is switched on; otherwise it behaves as the seed says."""
+        down — only where drain is switched on; elsewhere the target stays in rotation until health checks
+        take it out (without checks its share of requests gets 502, which is what users test for)."""
         plan = self._drain_plan(inst.id)
         if not plan:
             return

@@ -1,5 +1,5 @@
 """A simulated guest OS: a tiny HTTP/1.1 server on the instance's own loopback address that speaks
-the guest contract (ARCHITECTURE.md). Disk keys live in files under the disk's directory and survive
+the guest contract (README, "Guests (the guest contract)"). Disk keys live in files under the disk's directory and survive
 power-off; memory keys live in a dict that dies with the guest."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The seed's "only while shut down" actions — change type, grow disks, reset password, bind or unbind
-keys — plus ModifyInstancesAttribute. Each is refused on a RUNNING instance unless ForceStop is set
+"""The actions Tencent allows only while an instance is shut down — change type, grow disks, reset
+password, bind or unbind keys — plus ModifyInstancesAttribute. Each is refused on a RUNNING instance unless ForceStop is set
 (the lifecycle table says so), in which case minicvm stops it, applies the change and starts it again."""
 
 from __future__ import annotations

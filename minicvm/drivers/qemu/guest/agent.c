@@ -1,4 +1,5 @@
-/* minicvm guest agent: the guest contract (ARCHITECTURE.md) inside a real VM, on port 80.
+/* minicvm guest agent: the guest contract (README, "Guests (the guest contract)") inside a real VM,
+ * on port 80.
  *
  *   GET /                  JSON facts, same keys as the sim guest's describe()
  *   GET /healthz           200 while up, 503 once the power button was pressed
