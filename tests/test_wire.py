@@ -109,7 +109,9 @@ def test_host_header_is_used_verbatim(server) -> None:
 def test_routing_errors(server) -> None:
     assert error_code(signed_post(server, b"{}", action="NoSuchThing")) == "InvalidAction"
     assert error_code(signed_post(server, b"{}", version="2020-01-01")) == "NoSuchVersion"
-    assert error_code(signed_post(server, b"{}", service="nosuch")) == "NoSuchProduct"
+    # A scope naming no product is routed by the action (the Node.js and Java SDKs put `127` there).
+    assert error_code(signed_post(server, b"{}", service="nosuch", action="NoSuchThing")) == "InvalidAction"
+    assert "Error" not in signed_post(server, b"{}", service="nosuch").json()["Response"]
     assert error_code(signed_post(server, b"{}", extra={"X-TC-Region": "mars-1"})) == "UnsupportedRegion"
 
 

@@ -19,7 +19,7 @@ from minicvm.domain.catalog import REGIONS
 from minicvm.errors import ApiError
 from minicvm.services.context import Platform
 from minicvm.services.dispatch import ListingCache, find_action, invoke
-from minicvm.services.registry import SERVICES
+from minicvm.services.registry import find_service
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +107,18 @@ class ApiEndpoint:
             timestamp=timestamp,
         )
 
-        service = SERVICES.get(credential.service)
         action_name = headers.get("x-tc-action", "")
-        find_action(credential.service, action_name)
         version = headers.get("x-tc-version", "")
-        if service is not None and version != service.version:
+        service = find_service(credential.service, action_name, version)
+        if service is None:
+            raise ApiError("InvalidAction", f"The action `{action_name}` does not exist here (the credential scope "
+                                            f"names `{credential.service}`, which is no product either).")
+        find_action(service.name, action_name)
+        if version != service.version:
             raise ApiError("NoSuchVersion",
                            f"The API version `{version}` does not exist for {service.name}; use {service.version}.")
         region = headers.get("x-tc-region", "")
-        if action_name not in REGION_FREE_ACTIONS:
+        if service.regional and action_name not in REGION_FREE_ACTIONS:
             if not region:
                 raise ApiError("MissingParameter", "The request is missing the required parameter `Region`.")
             if region not in REGIONS:
@@ -124,6 +127,6 @@ class ApiEndpoint:
             data = params.parse_json_body(body)
         else:
             data = params.unflatten_query(parse_qsl(query, keep_blank_values=True))
-        return await invoke(self.cloud, account, region, request_id, credential.service, action_name, data,
+        return await invoke(self.cloud, account, region, request_id, service.name, action_name, data,
                             strict=method == "POST", language=headers.get("x-tc-language", "en-US"),
                             cache=self.listings)

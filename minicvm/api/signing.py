@@ -1,7 +1,10 @@
 """TC3-HMAC-SHA256 verification, exactly as the SDK and tccli sign.
 
 The signature covers the Host header *as sent* (tccli sends `Host: http://127.0.0.1:4566`), the raw
-query string for GET, and the raw body bytes for POST — so nothing here is ever reconstructed.
+query string for GET, and the raw body bytes for POST — so nothing here is ever reconstructed. The one
+exception: the Node.js SDK sends `Host: 127.0.0.1:4566` but signs the host name without its port, so a
+signature that fails over the Host as sent is tried once more over the Host without its port. The scope's
+service is used verbatim (the Node.js and Java SDKs put `127` there for `127.0.0.1:4566`).
 """
 
 from __future__ import annotations
@@ -103,15 +106,30 @@ def check_timestamp(timestamp: str | None, now: float, window: int) -> None:
         )
 
 
-def verify(credential: Credential, secret_key: str, **request: object) -> None:
-    expected = expected_signature(
-        secret_key=secret_key,
-        signed_headers=credential.signed_headers,
-        date=credential.date,
-        service=credential.service,
-        **request,  # type: ignore[arg-type]
-    )
-    if not hmac.compare_digest(expected, credential.signature):
+def without_port(host: str) -> str | None:
+    """`127.0.0.1:4566` → `127.0.0.1` (also `[::1]:4566` → `[::1]`); None when there is no port to drop."""
+    name, sep, port = host.rpartition(":")
+    if not sep or not port.isdigit() or not name or name.endswith(":"):
+        return None
+    return name
+
+
+def verify(credential: Credential, secret_key: str, *, headers: dict[str, str], **request: object) -> None:
+    def matches(signed_headers: dict[str, str]) -> bool:
+        expected = expected_signature(
+            secret_key=secret_key,
+            signed_headers=credential.signed_headers,
+            date=credential.date,
+            service=credential.service,
+            headers=signed_headers,
+            **request,  # type: ignore[arg-type]
+        )
+        return hmac.compare_digest(expected, credential.signature)
+
+    if matches(headers):
+        return
+    hostname = without_port(headers.get("host", "")) if "host" in credential.signed_headers else None
+    if hostname is None or not matches({**headers, "host": hostname}):
         raise ApiError(
             "AuthFailure.SignatureFailure",
             "The provided credentials could not be validated. Please check your signature is correct.",

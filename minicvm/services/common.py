@@ -87,6 +87,19 @@ def tags_match(tags: list[dict[str, str]], wanted: dict[str, list[str]]) -> bool
     return True
 
 
+def tag_filters(filters: dict[str, list[str]]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(the tag-key / tag-value / tag:<key> filters, the others)."""
+    tags = {k: v for k, v in filters.items() if k in ("tag-key", "tag-value") or k.startswith("tag:")}
+    return tags, {k: v for k, v in filters.items() if k not in tags}
+
+
+def tag_filtered_ids(conn: sa.Connection, table: sa.Table, where: list[Any], wanted: dict[str, list[str]]) -> Any:
+    """A condition keeping the rows (of those `where` selects) whose {Key, Value} tags column passes the
+    tag-key / tag-value / tag:<key> filters in `wanted` (checked here: JSON is not portable SQL)."""
+    rows = conn.execute(sa.select(table.c.id, table.c.tags).where(*where))
+    return table.c.id.in_([r.id for r in rows if tags_match(list(r.tags), wanted)])
+
+
 def remembered(conn: sa.Connection, account_id: int, action: str, token: str | None) -> dict[str, Any] | None:
     if not token:
         return None

@@ -32,6 +32,7 @@ class Address(NamedTuple):
     bandwidth: int
     internet_charge_type: str
     created_time: datetime
+    tags: list[dict[str, str]]
 
 
 class ClassicLink(NamedTuple):
@@ -66,6 +67,7 @@ class Disk(NamedTuple):
     charge_type: str
     last_instance_id: str | None
     created_time: datetime
+    tags: list[dict[str, str]]
 
 
 class Event(NamedTuple):

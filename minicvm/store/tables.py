@@ -116,6 +116,7 @@ disks = sa.Table(
     sa.Column("charge_type", sa.String(32), nullable=False),
     sa.Column("last_instance_id", sa.String(32)),
     sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False, server_default=sa.text("'[]'")),  # [{Key, Value}]
     sa.Index("ix_disks_account_region", "account_id", "region", "seq"),
 )
 
@@ -135,6 +136,7 @@ addresses = sa.Table(
     sa.Column("bandwidth", sa.Integer, nullable=False, default=1),
     sa.Column("internet_charge_type", sa.String(40), nullable=False),
     sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False, server_default=sa.text("'[]'")),  # [{Key, Value}], EIPs only
     sa.Index("ix_addresses_account_region", "account_id", "region", "seq"),
 )
 

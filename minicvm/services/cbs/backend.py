@@ -57,7 +57,7 @@ class DiskBackend:
         self.request_id = ctx.request_id
 
     async def create(self, *, zone: str, disk_type: str, size: int, charge_type: str, names: list[str],
-                     client_token: str | None) -> list[str]:
+                     client_token: str | None, tags: list[dict[str, str]]) -> list[str]:
         """New unattached elastic disks, one per name; a repeated ClientToken gets the first call's ids."""
         account_id = self.scope.account_id
         with self.cloud.store.write() as conn:
@@ -71,7 +71,7 @@ class DiskBackend:
                     id=disk_id, account_id=account_id, region=self.scope.region, zone=zone, instance_id=None,
                     usage=DiskUsage.DATA_DISK, disk_type=disk_type, size=size, portable=True,
                     delete_with_instance=False, state=DiskState.UNATTACHED, name=name, charge_type=charge_type,
-                    created_time=now()))
+                    created_time=now(), tags=tags))
                 created.append(disk_id)
             common.remember(conn, account_id, "CreateDisks", client_token, {"DiskIdSet": created})
         for disk_id in created:
@@ -83,8 +83,11 @@ class DiskBackend:
         where = [_c.account_id == self.scope.account_id, _c.region == self.scope.region]
         if ids:
             where.append(_c.id.in_(ids))
+        tagged, filters = common.tag_filters(filters)
         where += listing.filter_clauses(filters, FILTER_COLUMNS, FILTER_SPECIAL)
         with self.cloud.store.read() as conn:
+            if tagged:
+                where.append(common.tag_filtered_ids(conn, disks, where, tagged))
             return listing.page(conn, disks, Disk, where, [_c.seq.desc() if descending else _c.seq], offset, limit)
 
     def _operation(self, conn: sa.Connection, action: str, disk_id: str, step: str, params: dict[str, Any]) -> str:

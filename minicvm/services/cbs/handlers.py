@@ -58,7 +58,8 @@ async def create_disks(ctx: Context, req: m.CreateDisks) -> dict[str, Any]:
     names = [name] if count == 1 else [f"{name}_{i + 1}" for i in range(count)]
     created = await DiskBackend(ctx).create(zone=zone, disk_type=req.DiskType, size=req.DiskSize,
                                             charge_type=req.DiskChargeType, names=names,
-                                            client_token=req.ClientToken)
+                                            client_token=req.ClientToken,
+                                            tags=[{"Key": t.Key, "Value": t.Value} for t in req.Tags or []])
     return {"DiskIdSet": created}
 
 

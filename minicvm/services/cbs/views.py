@@ -19,7 +19,7 @@ def disk_view(row: Disk) -> dict[str, Any]:
         "Placement": {"Zone": row.zone, "ProjectId": 0, "CageId": None, "CdcId": None, "DedicatedClusterId": ""},
         "CreateTime": plain(row.created_time), "DeadlineTime": None, "RenewFlag": None, "Encrypt": False,
         "Shareable": False, "SnapshotAbility": True, "SnapshotCount": 0, "SnapshotSize": 0, "Rollbacking": False,
-        "RollbackPercent": 0, "Migrating": False, "MigratePercent": 0, "BackupDisk": False, "Tags": [],
+        "RollbackPercent": 0, "Migrating": False, "MigratePercent": 0, "BackupDisk": False, "Tags": list(row.tags),
         "AttachMode": "PF", "ThroughputPerformance": 0, "IsReturnable": False, "ReturnFailCode": 10,
         "AutoRenewFlagError": False, "DeadlineError": False, "DifferDaysOfDeadline": None, "DeleteSnapshot": 0,
         "DiskBackupQuota": 0, "DiskBackupCount": 0, "ErrorPrompt": "", "BurstPerformance": False,

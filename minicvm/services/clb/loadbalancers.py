@@ -20,18 +20,24 @@ LB_FILTERS = ("loadbalancer-id", "loadbalancer-name", "loadbalancer-vip", "vpc-i
               "project-id", "zone", "function-name", "vip-isp", "loadbalancer-type", "address-ip-version")
 
 
+def check_drain_tag(tags: dict[str, str]) -> None:
+    """The drain tag's value is read as seconds whenever a target shuts down: only numbers 0-3600 may be set,
+    through CreateLoadBalancer or the Tag service alike."""
+    if DRAIN_TAG not in tags:
+        return
+    try:
+        seconds = float(tags[DRAIN_TAG])
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds <= 3600:
+        raise ApiError("InvalidParameterValue", f"The tag `{DRAIN_TAG}` takes 0-3600 seconds.")
+
+
 def _tags(req: m.CreateLoadBalancer) -> list[dict[str, str]]:
     tags = [{"TagKey": t.TagKey, "TagValue": t.TagValue} for t in req.Tags or []]
     if len(tags) > 20:
         raise ApiError("InvalidParameterValue.Length", "At most 20 tags per load balancer.")
-    for tag in tags:
-        if tag["TagKey"] == DRAIN_TAG:
-            try:
-                seconds = float(tag["TagValue"])
-            except ValueError:
-                seconds = -1
-            if not 0 <= seconds <= 3600:
-                raise ApiError("InvalidParameterValue", f"The tag `{DRAIN_TAG}` takes 0-3600 seconds.")
+    check_drain_tag({t["TagKey"]: t["TagValue"] for t in tags})
     return tags
 
 

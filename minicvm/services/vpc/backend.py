@@ -202,7 +202,7 @@ class AddressBackend(_Backend):
         return int(conn.execute(sa.select(operations.c.seq).where(operations.c.id == op_id)).scalar_one())
 
     def allocate(self, *, count: int, charge_type: str, bandwidth: int, name: str,
-                 client_token: str | None) -> tuple[list[str], int]:
+                 client_token: str | None, tags: list[dict[str, str]]) -> tuple[list[str], int]:
         """New EIPs and the task creating them; a repeated ClientToken gets the first call's answer."""
         account_id = self.scope.account_id
         with self.cloud.store.write() as conn:
@@ -219,7 +219,7 @@ class AddressBackend(_Backend):
                 conn.execute(addresses.insert().values(
                     id=address_id, account_id=account_id, region=self.scope.region, ip=network.free_public_ip(conn),
                     address_type="EIP", status=AddressStatus.CREATING, name=name, instance_id=None, private_ip=None,
-                    bandwidth=bandwidth, internet_charge_type=charge_type, created_time=now()))
+                    bandwidth=bandwidth, internet_charge_type=charge_type, created_time=now(), tags=tags))
                 created.append(address_id)
                 op_ids.append(self._task(conn, "AllocateAddresses", address_id, steps.EIP_CREATE))
             task_id = self._task_id(conn, op_ids[0])
@@ -235,8 +235,11 @@ class AddressBackend(_Backend):
             where.append(_a.id.in_(ids))
         if "address-type" not in filters:  # plain public IPs are listed only when asked for, as on Tencent
             where.append(_a.address_type == "EIP")
+        tagged, filters = common.tag_filters(filters)
         where += listing.filter_clauses(filters, ADDRESS_FILTERS, ADDRESS_SPECIAL)
         with self.cloud.store.read() as conn:
+            if tagged:
+                where.append(common.tag_filtered_ids(conn, addresses, where, tagged))
             return listing.page(conn, addresses, Address, where, [_a.seq], offset, limit)
 
     def associate(self, address_id: str, instance_id: str, private_ip: str | None) -> int:

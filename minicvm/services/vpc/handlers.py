@@ -173,7 +173,8 @@ async def allocate_addresses(ctx: Context, req: m.AllocateAddresses) -> dict[str
     if len(name) > 128:
         raise ApiError("InvalidParameterValue", "`AddressName` must be at most 128 characters.")
     created, task_id = AddressBackend(ctx).allocate(count=count, charge_type=charge, bandwidth=bandwidth, name=name,
-                                                    client_token=req.ClientToken)
+                                                    client_token=req.ClientToken,
+                                                    tags=[{"Key": t.Key, "Value": t.Value} for t in req.Tags or []])
     return {"AddressSet": created, "TaskId": str(task_id)}
 
 

@@ -35,6 +35,6 @@ def address_view(row: Address) -> dict[str, Any]:
         "PrivateAddressIp": row.private_ip, "IsArrears": False, "IsBlocked": False, "IsEipDirectConnection": False,
         "AddressType": row.address_type, "CascadeRelease": row.address_type == "WanIP",
         "EipAlgType": {"Ftp": False, "Sip": False}, "InternetServiceProvider": "BGP", "LocalBgp": False,
-        "Bandwidth": row.bandwidth, "InternetChargeType": row.internet_charge_type, "TagSet": [],
+        "Bandwidth": row.bandwidth, "InternetChargeType": row.internet_charge_type, "TagSet": list(row.tags),
         "DeadlineDate": None, "InstanceType": "CVM" if row.instance_id else None,
     }

@@ -1,0 +1,93 @@
+"""Tencent's rules for tag keys and values, the limits per request and per resource, and their error codes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from minicvm.errors import ApiError
+
+MAX_TAGS_PER_RESOURCE = 50
+MAX_PER_REQUEST = 10  # tags, tag keys and resources in one write call
+MAX_KEY_LENGTH = 127
+MAX_VALUE_LENGTH = 255
+# Keys the cloud keeps for itself: the current limits page names `qcs:`, `project` and `项目`, the error
+# codes' text `qcloud`, `tencent` and `project`; all of them are refused.
+RESERVED_KEY_PREFIXES = ("qcs:", "qcloud", "tencent", "project", "项目")
+_PUNCTUATION = set("+-=._:/@()[],;><") | set("＋－＝／＠（）【】：")
+
+
+def _legal(text: str) -> bool:
+    if text != text.strip(" "):
+        return False
+    return all(ch.isalnum() or ch == " " or ch in _PUNCTUATION for ch in text)
+
+
+def check_key(key: str) -> None:
+    if not key:
+        raise ApiError("InvalidParameterValue.TagKeyEmpty", "A tag key must not be empty.")
+    if len(key) > MAX_KEY_LENGTH:
+        raise ApiError("InvalidParameterValue.TagKeyLengthExceeded",
+                       f"The tag key {key[:32]!r}… is {len(key)} characters long; at most {MAX_KEY_LENGTH} are allowed.")
+    if not _legal(key):
+        raise ApiError("InvalidParameterValue.TagKeyCharacterIllegal",
+                       f"The tag key {key!r} may contain letters, digits, inner spaces and + - = . _ : / @ ( ) [ ] , ; > < "
+                       "only.")
+    if key.lower().startswith(RESERVED_KEY_PREFIXES):
+        raise ApiError("InvalidParameter.ReservedTagKey",
+                       f"The tag key {key!r} is reserved: keys may not start with {', '.join(RESERVED_KEY_PREFIXES)}.")
+
+
+def check_value(key: str, value: str) -> None:
+    if not value:
+        raise ApiError("InvalidParameterValue.TagValueEmpty", f"The value of tag {key!r} must not be empty.")
+    if len(value) > MAX_VALUE_LENGTH:
+        raise ApiError("InvalidParameterValue.TagValueLengthExceeded",
+                       f"The value of tag {key!r} is {len(value)} characters long; at most {MAX_VALUE_LENGTH} are allowed.")
+    if not _legal(value):
+        raise ApiError("InvalidParameterValue.TagValueCharacterIllegal",
+                       f"The value {value!r} of tag {key!r} may contain letters, digits, inner spaces and "
+                       "+ - = . _ : / @ ( ) [ ] , ; > < only.")
+
+
+def check_pairs(pairs: Sequence[tuple[str, str]], field: str = "Tags") -> dict[str, str]:
+    """Tags to bind in one request, as {key: value}: each valid, at most ten, no key twice."""
+    if not pairs:
+        raise ApiError("MissingParameter", f"The request is missing a required parameter `{field}`.")
+    if len(pairs) > MAX_PER_REQUEST:
+        raise ApiError("LimitExceeded.TagNumPerRequest",
+                       f"`{field}` takes at most {MAX_PER_REQUEST} tags per request; {len(pairs)} were given.")
+    result: dict[str, str] = {}
+    for key, value in pairs:
+        check_key(key)
+        check_value(key, value)
+        if key in result:
+            raise ApiError("InvalidParameterValue.TagKeyDuplicate", f"The tag key {key!r} appears twice in `{field}`.")
+        result[key] = value
+    return result
+
+
+def check_keys(keys: Sequence[str], field: str = "TagKeys", limit: int = MAX_PER_REQUEST) -> list[str]:
+    if not keys:
+        raise ApiError("MissingParameter", f"The request is missing a required parameter `{field}`.")
+    if len(keys) > limit:
+        raise ApiError("LimitExceeded.TagNumPerRequest",
+                       f"`{field}` takes at most {limit} tag keys per request; {len(keys)} were given.")
+    for key in keys:
+        check_key(key)
+    if len(set(keys)) != len(keys):
+        raise ApiError("InvalidParameterValue.TagKeyDuplicate", f"`{field}` names a tag key twice.")
+    return list(keys)
+
+
+def check_resource_count(names: Sequence[str], field: str = "ResourceList") -> None:
+    if not names:
+        raise ApiError("MissingParameter", f"The request is missing a required parameter `{field}`.")
+    if len(names) > MAX_PER_REQUEST:
+        raise ApiError("LimitExceeded.ResourceNumPerRequest",
+                       f"`{field}` takes at most {MAX_PER_REQUEST} resources per request; {len(names)} were given.")
+
+
+def check_attached_count(resource: str, count: int) -> None:
+    if count > MAX_TAGS_PER_RESOURCE:
+        raise ApiError("LimitExceeded.ResourceAttachedTags",
+                       f"{resource} would carry {count} tags; a resource carries at most {MAX_TAGS_PER_RESOURCE}.")
