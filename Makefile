@@ -7,9 +7,10 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GUEST_DEPS   ?= qemu-system-x86 qemu-utils e2tools busybox-static e2fsprogs lz4 gcc libc6-dev
 BROWSER_DEPS ?= chromium
 BENCH_DEPS   ?= nginx wrk
+NODE_DEPS    ?= nodejs npm
 GUEST_IMAGE_DIR ?= .minicvm/guest-image
 
-.PHONY: run test install install-test lint bench bench-deps clean guest-deps guest-image browser-deps
+.PHONY: run test install install-test lint bench bench-deps clean guest-deps guest-image browser-deps node-sdk
 
 # apt-get install what is missing of $(1); apt-get update first only if the plain install fails.
 define apt_install
@@ -21,6 +22,12 @@ define apt_install
 	  $(SUDO) apt-get install -y -q --no-install-recommends $$missing || \
 	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends $$missing; }; \
 	fi
+endef
+
+# The same, as one shell command (for use after a test in a recipe line). A machine whose node came with its own
+# npm (NodeSource's nodejs conflicts with Debian's npm) is left as it is: node-sdk only asks when a command is missing.
+define apt_install_cmds
+$(SUDO) apt-get install -y -q --no-install-recommends $(1) || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends $(1); }
 endef
 
 $(BIN)/python:
@@ -59,8 +66,15 @@ guest-image: guest-deps install
 browser-deps:
 	$(call apt_install,$(BROWSER_DEPS))
 
+## The official Node.js SDK for tests/test_node_sdk.py: Debian's node and npm, the SDK at the versions
+## pinned in tests/node/package-lock.json, installed into tests/node/node_modules.
+node-sdk:
+	@command -v node >/dev/null && command -v npm >/dev/null || { $(call apt_install_cmds,$(NODE_DEPS)); }
+	@[ -f tests/node/node_modules/.package-lock.json ] && cmp -s tests/node/package-lock.json tests/node/.installed-lock || \
+	  { npm ci --prefix tests/node --no-audit --no-fund && cp tests/node/package-lock.json tests/node/.installed-lock; }
+
 ## Install what the tests need, then run them all (lint included).
-test: install-test guest-image browser-deps
+test: install-test guest-image browser-deps node-sdk
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -p no:cacheprovider
 
@@ -76,4 +90,4 @@ bench: install-test guest-image bench-deps
 	$(BIN)/python bench/qemu.py
 
 clean:
-	rm -rf $(VENV) .minicvm test-artifacts
+	rm -rf $(VENV) .minicvm test-artifacts tests/node/node_modules tests/node/.installed-lock
