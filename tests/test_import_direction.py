@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, frozenset[str], bool]] = [
     ("api", frozenset({"minicvm.api"}), False),
     ("services", frozenset({"minicvm.services"}), False),
     # Durable operations, the runner and the reconcilers (Auto Scaling, CLB controller).
-    ("engine", frozenset({"minicvm.engine", "minicvm.accounts"}), False),
+    ("engine", frozenset({"minicvm.engine", "minicvm.accounts", "minicvm.principals"}), False),
     # What the engine drives: guests, the CLB data plane, the database. None knows the others.
     ("infrastructure", frozenset({"minicvm.drivers", "minicvm.dataplane", "minicvm.store"}), True),
     # Rules and tables without I/O (lifecycle, catalog, keys): usable from every layer above.
