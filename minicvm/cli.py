@@ -21,6 +21,8 @@ app = typer.Typer(help="minicvm: a Tencent Cloud API 3.0 compatible compute serv
                   no_args_is_help=True)
 accounts_app = typer.Typer(help="Manage accounts (each has its own AppId and SecretId/SecretKey).")
 app.add_typer(accounts_app, name="accounts")
+configure_app = typer.Typer(help="Point other tools (tccli) at this server.")
+app.add_typer(configure_app, name="configure")
 console = Console()
 
 
@@ -180,6 +182,33 @@ def accounts_list(**flags: Any) -> None:
     with store.read() as conn:
         for row in conn.execute(sa.select(table).order_by(table.c.id)):
             console.print(f"{row.name}\tAppId {row.app_id}\t{row.secret_id}")
+
+
+@configure_app.command("tccli")
+@_with_settings_flags(["host", "port", *STORE_SETTINGS])
+def configure_tccli(
+    profile: str = typer.Option("default", help="The tccli profile to write (~/.tccli/NAME.configure and .credential)."),
+    account: str = typer.Option(accounts.DEFAULT_NAME, help="Whose SecretId/SecretKey the profile carries."),
+    region: str = typer.Option("ap-guangzhou", help="The profile's region."),
+    **flags: Any,
+) -> None:
+    """Write a tccli profile in which every service tccli knows (cvm, cbs, vpc, clb, as, tag, sts, …) points
+    at this server, so that no tccli command with that profile reaches the real cloud."""
+    from minicvm import tccli_profile
+
+    settings = _load(**flags)
+    store = _store(**{name: flags.get(name) for name in STORE_SETTINGS})
+    found = (accounts.ensure_default(store, settings.data_dir) if account == accounts.DEFAULT_NAME
+             else accounts.by_name(store, account))
+    if found is None:
+        console.print(f"[red]no account named {account!r}[/red] (see `minicvm accounts list`)")
+        raise typer.Exit(1)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    endpoint = f"http://{host}:{settings.port}"
+    path = tccli_profile.write(tccli_profile.TccliProfile(profile, endpoint, found.secret_id, found.secret_key, region))
+    console.print(f"wrote {path}: every service → {endpoint}, account {found.name}", soft_wrap=True, highlight=False)
+    console.print("try:  tccli cvm DescribeInstances" + ("" if profile == "default" else f" --profile {profile}"),
+                  highlight=False)
 
 
 def main() -> None:

@@ -43,9 +43,21 @@ class Front:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/":
+            if scope["method"] == "GET" and is_browser_visit(scope):
+                await send({"type": "http.response.start", "status": 302,
+                            "headers": [(b"location", b"/console/"), (b"content-length", b"0")]})
+                await send({"type": "http.response.body", "body": b""})
+                return
             await self.api(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+def is_browser_visit(scope: Scope) -> bool:
+    """Someone opened the server's address in a browser: a page is wanted and nothing is signed (SDKs
+    and tccli always send Authorization; a browser asks for text/html)."""
+    headers = dict(scope["headers"])
+    return b"authorization" not in headers and b"text/html" in headers.get(b"accept", b"")
 
 
 def build_app(cloud: Cloud, keep_guests_running: bool = False) -> Front:
