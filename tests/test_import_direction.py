@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent / "minicvm"
 LAYERS: list[tuple[str, frozenset[str], bool]] = [
     # Wiring and the top-level surfaces: only these know every part.
     ("wiring", frozenset({"minicvm.cloud", "minicvm.server", "minicvm.cli", "minicvm.__main__", "minicvm.metrics",
-                          "minicvm.console"}), False),
+                          "minicvm.console", "minicvm.testing", "minicvm.tccli_profile"}), False),
     ("api", frozenset({"minicvm.api"}), False),
     ("services", frozenset({"minicvm.services"}), False),
     # Durable operations, the runner and the reconcilers (Auto Scaling, CLB controller).

@@ -238,7 +238,7 @@ class MiniCvm:
         try:
             created = accounts.create(store, name)
         finally:
-            store.engine.dispose()
+            store.dispose()
         return Account(self.endpoint, created.secret_id, created.secret_key, name=name)
 
     # -- pointing other code at it --------------------------------------------------------------------
