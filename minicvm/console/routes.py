@@ -9,6 +9,8 @@ JSON (session cookie required; POST needs the header X-CSRF-Token):
                                         "Console": {Actions: {action: {Allowed, Reason, Code, ForceStopAllowed}},
                                                     StopCharging: {Allowed, Reason}}
   GET  /console/api/instances/{id}      ?region= -> {Instance, Disks, Addresses, LoadBalancers, AutoScaling, Log}
+  GET  /console/api/lifecycle           -> the lifecycle table (domain/lifecycle.py table()): per action and state
+                                        the verdict, and the steps, transitional and final state it leads to
   GET  /console/api/clb/{lb}/counters   -> per-listener / per-target request counters
   GET  /console/api/events              -> Server-Sent Events: the account's instance/health events
 """
@@ -31,6 +33,7 @@ from minicvm.accounts import Account
 from minicvm.api.app import error_payload
 from minicvm.cloud import Cloud
 from minicvm.console import sessions, views
+from minicvm.domain import lifecycle
 from minicvm.domain.catalog import REGIONS
 from minicvm.errors import ApiError
 from minicvm.services.dispatch import invoke
@@ -65,6 +68,7 @@ class Console:
     def __init__(self, cloud: Cloud, secure_cookies: bool = False) -> None:
         self.cloud = cloud
         self.secure = secure_cookies
+        self.lifecycle_table = lifecycle.table()
 
     # -- sessions -----------------------------------------------------------------------------------
 
@@ -234,6 +238,13 @@ class Console:
             "Log": views.instance_log(self.cloud, account.id, instance_id),
         })
 
+    async def lifecycle(self, request: Request) -> Response:
+        guard = self._guard(request, write=False)
+        if isinstance(guard, Response):
+            return guard
+        # The console's only source for where an action leads: it keeps no copy of the table.
+        return JSONResponse(self.lifecycle_table)
+
     async def counters(self, request: Request) -> Response:
         guard = self._guard(request, write=False)
         if isinstance(guard, Response):
@@ -290,6 +301,7 @@ def routes(cloud: Cloud) -> list[BaseRoute]:
         Route("/console/api/call", console.call, methods=["POST"]),
         Route("/console/api/instances", console.instances),
         Route("/console/api/instances/{instance_id}", console.instance),
+        Route("/console/api/lifecycle", console.lifecycle),
         Route("/console/api/clb/{lb_id}/counters", console.counters),
         Route("/console/api/events", console.events),
     ]

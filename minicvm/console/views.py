@@ -3,14 +3,12 @@ table allows now and why not (the same words as the API's errors), and an instan
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from minicvm.dataplane.model import pool_location
 from minicvm.domain import lifecycle as lc
-from minicvm.services.cvm.rules import stop_charging_refusal
 from minicvm.store.tables import events, lb_targets, listeners, load_balancers, operations
 from minicvm.timefmt import iso
 
@@ -34,8 +32,7 @@ def permissions(instance: dict[str, Any]) -> dict[str, Any]:
                            "Code": refused.code if refused else None,
                            "ForceStopAllowed": refused is not None and forced is None}
     disk_types = [instance["SystemDisk"]["DiskType"]] + [d["DiskType"] for d in instance["DataDisks"]]
-    row = SimpleNamespace(id=iid, charge_type=instance["InstanceChargeType"])
-    no_charge = stop_charging_refusal(row, [t for t in disk_types if t])
+    no_charge = lc.stop_charging_refusal(iid, instance["InstanceChargeType"], disk_types)
     return {"Actions": actions, "StopCharging": {"Allowed": no_charge is None,
                                                  "Reason": no_charge.reason if no_charge else None}}
 

@@ -12,8 +12,9 @@ import sqlalchemy as sa
 
 from minicvm import ids
 from minicvm.domain import lifecycle as lc
+from minicvm.domain.steps import Launch
 from minicvm.engine import network
-from minicvm.engine.operations import LAUNCH, insert_operation
+from minicvm.engine.operations import insert_operation
 from minicvm.store.tables import disks, instances
 from minicvm.timefmt import now
 
@@ -104,6 +105,6 @@ def insert_instances(conn: sa.Connection, guests: GuestAddresses, account_id: in
             ))
         network.assign_wan_ip(conn, instance_id)
         op_ids.append(insert_operation(conn, account_id=account_id, resource_id=instance_id, action=action,
-                                       steps=[LAUNCH], params={"prior_state": lc.PENDING}, request_id=request_id))
+                                       steps=[Launch()], request_id=request_id))
         created.append(instance_id)
     return created, op_ids

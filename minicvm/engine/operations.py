@@ -12,56 +12,11 @@ import sqlalchemy as sa
 
 from minicvm import ids
 from minicvm.domain import lifecycle as lc
+from minicvm.domain.steps import Step, encode_steps, transitional_state
 from minicvm.errors import ApiError
 from minicvm.store.prepared import Prepared, each
 from minicvm.store.tables import instances, operations
 from minicvm.timefmt import now
-
-# Step names the runner understands. A step is idempotent: after a crash it is simply run again.
-LAUNCH = "launch"
-START = "start"
-APPLY = "apply"
-DESTROY = "destroy"
-ISOLATE = "isolate"
-
-
-def stop_step(stop_type: str) -> str:
-    return f"stop:{stop_type}"
-
-
-def reboot_step(stop_type: str) -> str:
-    return f"reboot:{stop_type}"
-
-
-def plan(action: str, state: str, params: dict[str, Any]) -> list[str]:
-    """The steps that carry out `action` on an instance currently in `state`."""
-    if action == "StartInstances":
-        return [START]
-    if action == "StopInstances":
-        return [stop_step(params.get("StopType", "SOFT"))]
-    if action == "RebootInstances":
-        return [reboot_step(params.get("StopType", "SOFT"))]
-    if action == "TerminateInstances":
-        # A prepaid instance goes to the recycle bin (SHUTDOWN) first; the second call destroys it.
-        return [ISOLATE] if params.get("prepaid") and state != lc.SHUTDOWN else [DESTROY]
-    if action == "ResizeInstanceDisks" and params.get("ResizeOnline"):
-        return [APPLY]
-    if action == "ModifyInstancesAttribute":
-        return [reboot_step("SOFT_FIRST")] if params.get("reboot") else [APPLY]
-    # Apply-while-stopped actions: a running instance (ForceStop) is stopped soft-then-hard, changed,
-    # and started again — documented for the key-pair actions, and minicvm does the same for the others.
-    if state == lc.RUNNING:
-        return [stop_step("SOFT_FIRST"), APPLY, START]
-    return [APPLY]
-
-
-def first_state(steps: list[str], state: str) -> str:
-    head = steps[0]
-    if head.startswith("stop:"):
-        return lc.STOPPING
-    if head.startswith("reboot:"):
-        return lc.REBOOTING
-    return {START: lc.STARTING, DESTROY: lc.TERMINATING, LAUNCH: lc.PENDING, ISOLATE: lc.STOPPING}.get(head, state)
 
 
 @dataclass(frozen=True)
@@ -88,11 +43,12 @@ ENTER_OPERATION = Prepared(lambda: instances.update().where(
 
 
 def insert_operation(conn: sa.Connection, *, account_id: int, resource_id: str, action: str,
-                     steps: list[str], params: dict[str, Any], request_id: str, state: str = lc.OPERATING) -> str:
+                     steps: list[Step], request_id: str, state: str = lc.OPERATING) -> str:
+    """One operation row; its steps are stored in their one tagged JSON form (domain/steps.py)."""
     op_id = "op-" + ids.new_request_id()
     ts = now()
     INSERT_OPERATION.run(conn, id=op_id, request_id=request_id, account_id=account_id, resource_id=resource_id,
-                         action=action, steps=steps, step=0, params=params, state=state, created_time=ts,
+                         action=action, steps=encode_steps(steps), step=0, params={}, state=state, created_time=ts,
                          updated_time=ts)
     return op_id
 
@@ -138,8 +94,7 @@ def accept(
     action: str,
     instance_ids: Sequence[str],
     request_id: str,
-    params: dict[str, Any] | None = None,
-    per_instance: dict[str, dict[str, Any]] | None = None,
+    params: lc.Params = None,
     forced: bool = False,
     extra: Check | None = None,
 ) -> Accepted:
@@ -150,11 +105,12 @@ def accept(
     op_ids = []
     for instance_id in instance_ids:
         row = found[instance_id]
-        op_params = dict(params or {}, **(per_instance or {}).get(instance_id, {}), prior_state=row.state)
-        steps = plan(action, row.state, op_params)
-        new_state = first_state(steps, row.state)
-        entered = ENTER_OPERATION.run(conn, instance_id=instance_id, checked_state=row.state, new_state=new_state,
-                                      action=action, request_id=request_id)
+        steps = lc.plan(action, row, params)
+        if not steps:
+            continue  # nothing to carry out on this instance (ModifyInstancesAttribute on a stopped one)
+        entered = ENTER_OPERATION.run(conn, instance_id=instance_id, checked_state=row.state,
+                                      new_state=transitional_state(steps, row.state), action=action,
+                                      request_id=request_id)
         if entered != 1:
             # Another caller changed the instance between our read and this write.
             raise ApiError(
@@ -163,6 +119,6 @@ def accept(
             )
         op_ids.append(
             insert_operation(conn, account_id=account_id, resource_id=instance_id, action=action, steps=steps,
-                             params=op_params, request_id=request_id)
+                             request_id=request_id)
         )
     return Accepted(request_id, op_ids)

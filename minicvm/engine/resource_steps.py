@@ -4,42 +4,53 @@ Like instance steps they are idempotent, so recovery after a crash simply runs t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
 
+from minicvm.domain.steps import (
+    AttachDisk,
+    BindAddress,
+    CreateAddress,
+    DetachDisk,
+    ExpandDisk,
+    ReleaseAddress,
+    ResourceStep,
+    UnbindAddress,
+)
 from minicvm.drivers.base import DiskSpec, Driver, GuestError
 from minicvm.engine import network
 from minicvm.store.db import Store
 from minicvm.store.tables import addresses, disks, instances
-
-DISK_ATTACH = "disk:attach"
-DISK_DETACH = "disk:detach"
-DISK_EXPAND = "disk:expand"
-EIP_CREATE = "eip:create"
-EIP_BIND = "eip:bind"
-EIP_UNBIND = "eip:unbind"
-EIP_RELEASE = "eip:release"
 
 
 class ResourceStepFailed(Exception):
     pass
 
 
-def is_resource_step(step: str) -> bool:
-    return step.startswith(("disk:", "eip:"))
-
-
-async def run(store: Store, driver: Driver, op: Any, step: str, delay_seconds: float) -> None:
+async def run(store: Store, driver: Driver, op: Any, step: ResourceStep, delay_seconds: float) -> None:
     """Run one step after `delay_seconds`: Tencent's disk and address actions are asynchronous too."""
     await asyncio.sleep(delay_seconds)
-    handler = _HANDLERS[step]
-    await handler(store, driver, op)
+    match step:
+        case AttachDisk(instance_id=instance_id):
+            await _attach(store, driver, op, instance_id)
+        case DetachDisk():
+            await _detach(store, driver, op)
+        case ExpandDisk(size=size):
+            await _expand(store, op, size)
+        case CreateAddress():
+            await _eip_create(store, op)
+        case BindAddress():
+            await _eip_bind(store, op)
+        case UnbindAddress(reallocate=reallocate):
+            await _eip_unbind(store, op, reallocate)
+        case ReleaseAddress():
+            await _eip_release(store, op)
+        case _:
+            raise ValueError(f"unknown step {step!r}")
 
 
-async def _attach(store: Store, driver: Driver, op: Any) -> None:
-    instance_id = op.params["instance_id"]
+async def _attach(store: Store, driver: Driver, op: Any, instance_id: str) -> None:
     with store.read() as conn:
         disk = conn.execute(sa.select(disks).where(disks.c.id == op.resource_id)).one()
     try:
@@ -62,41 +73,36 @@ async def _detach(store: Store, driver: Driver, op: Any) -> None:
             state="UNATTACHED", instance_id=None, last_instance_id=disk.instance_id or disk.last_instance_id))
 
 
-async def _expand(store: Store, driver: Driver, op: Any) -> None:
+async def _expand(store: Store, op: Any, size: int) -> None:
     # The new size is taken by the guest at its next boot (both drivers grow disks before booting).
     with store.write() as conn:
         disk = conn.execute(sa.select(disks).where(disks.c.id == op.resource_id)).one()
         conn.execute(disks.update().where(disks.c.id == disk.id).values(
-            size=max(disk.size, int(op.params["size"])), state="ATTACHED" if disk.instance_id else "UNATTACHED"))
+            size=max(disk.size, size), state="ATTACHED" if disk.instance_id else "UNATTACHED"))
 
 
-async def _eip_create(store: Store, driver: Driver, op: Any) -> None:
+async def _eip_create(store: Store, op: Any) -> None:
     with store.write() as conn:
         conn.execute(addresses.update().where(addresses.c.id == op.resource_id, addresses.c.status == "CREATING")
                      .values(status="UNBIND"))
 
 
-async def _eip_bind(store: Store, driver: Driver, op: Any) -> None:
+async def _eip_bind(store: Store, op: Any) -> None:
     with store.write() as conn:
         conn.execute(addresses.update().where(addresses.c.id == op.resource_id).values(status="BIND"))
 
 
-async def _eip_unbind(store: Store, driver: Driver, op: Any) -> None:
+async def _eip_unbind(store: Store, op: Any, reallocate: bool) -> None:
     with store.write() as conn:
         row = conn.execute(sa.select(addresses).where(addresses.c.id == op.resource_id)).one()
         conn.execute(addresses.update().where(addresses.c.id == op.resource_id).values(
             status="UNBIND", instance_id=None, private_ip=None))
-        if op.params.get("reallocate") and row.instance_id:
+        if reallocate and row.instance_id:
             conn.execute(instances.update().where(instances.c.id == row.instance_id).values(public_ip_wanted=True))
             network.assign_wan_ip(conn, row.instance_id)
 
 
-async def _eip_release(store: Store, driver: Driver, op: Any) -> None:
+async def _eip_release(store: Store, op: Any) -> None:
     with store.write() as conn:
         conn.execute(addresses.delete().where(addresses.c.id == op.resource_id))
 
-
-_HANDLERS: dict[str, Callable[[Store, Driver, Any], Awaitable[None]]] = {
-    DISK_ATTACH: _attach, DISK_DETACH: _detach, DISK_EXPAND: _expand,
-    EIP_CREATE: _eip_create, EIP_BIND: _eip_bind, EIP_UNBIND: _eip_unbind, EIP_RELEASE: _eip_release,
-}

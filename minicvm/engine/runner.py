@@ -14,12 +14,26 @@ from typing import Any
 import sqlalchemy as sa
 
 from minicvm.domain import lifecycle as lc
+from minicvm.domain.states import DEFAULT_STOPPED_MODE, StoppedMode, StopType
+from minicvm.domain.steps import (
+    Apply,
+    Change,
+    Destroy,
+    InstanceStep,
+    Isolate,
+    Launch,
+    PowerOff,
+    PowerOn,
+    Reboot,
+    ResourceStep,
+    decode_steps,
+    is_instance_step,
+)
 from minicvm.drivers.base import Driver, GuestError, GuestSpec, PowerState, StopMode
 from minicvm.engine import network, resource_steps
 from minicvm.engine.changes import apply_changes
 from minicvm.engine.events import Bus
 from minicvm.engine.guest_spec import build_spec
-from minicvm.engine.operations import APPLY, DESTROY, ISOLATE, LAUNCH, START
 from minicvm.store.db import Store
 from minicvm.store.prepared import Prepared
 from minicvm.store.tables import addresses, classic_links, disks, events, instances, lb_targets, operations
@@ -163,7 +177,7 @@ class Runner:
     def _record_unexpected_stop(self, inst: Any, why: str) -> None:
         with self.store.write() as conn:
             conn.execute(instances.update().where(instances.c.id == inst.id, instances.c.state == lc.RUNNING)
-                         .values(state=lc.STOPPED, stopped_mode="KEEP_CHARGING"))
+                         .values(state=lc.STOPPED, stopped_mode=DEFAULT_STOPPED_MODE))
             conn.execute(events.insert().values(account_id=inst.account_id, resource_id=inst.id,
                                                 kind="GuestPoweredOff", message=why, created_time=now()))
         self._publish(inst.id, inst.account_id, lc.STOPPED)
@@ -177,14 +191,15 @@ class Runner:
         if inst is not None:
             # Tell listeners (the console) about the transitional state the action was accepted into.
             self._publish(op.resource_id, op.account_id, inst.state, action=op.action, operation_state=lc.OPERATING)
-        steps: list[str] = list(op.steps)
-        if resource_steps.is_resource_step(steps[0]):
-            await self._run_resource(op, steps)
+        steps = decode_steps(op.steps)
+        if steps and not is_instance_step(steps[0]):
+            await self._run_resource(op, steps)  # type: ignore[arg-type]  # a resource operation has only those
             return
         try:
             for index in range(op.step, len(steps)):
                 # The row just read serves the first step; later steps read it anew.
-                values = await self._do_step(op, steps[index], first=index == 0, inst=inst if index == op.step else None)
+                values = await self._do_step(op, steps[index], first=index == 0,  # type: ignore[arg-type]
+                                             inst=inst if index == op.step else None)
                 self._finish_step(op, index, len(steps), values)
         except StepFailed as failure:
             self._fail(op, failure.state, failure.message)
@@ -195,7 +210,7 @@ class Runner:
             state = await self._settled_state(op.resource_id)
             self._fail(op, state, f"internal error: {exc}")
 
-    async def _run_resource(self, op: Any, steps: list[str]) -> None:
+    async def _run_resource(self, op: Any, steps: list[ResourceStep]) -> None:
         state, error = lc.SUCCESS, None
         try:
             for step in steps[op.step:]:
@@ -257,28 +272,27 @@ class Runner:
         self._publish(op.resource_id, op.account_id, state, action=op.action, operation_state=lc.FAILED,
                       error=message)
 
-    async def _do_step(self, op: Any, step: str, first: bool, inst: Any = None) -> dict[str, Any]:
-        params: dict[str, Any] = op.params
-        if step == LAUNCH:
-            return await self._boot(op.resource_id, failed_state=lc.LAUNCH_FAILED, inst=inst)
-        if step == START:
-            self._enter(op, lc.STARTING, first)
-            return await self._boot(op.resource_id, failed_state=lc.STOPPED, inst=inst)
-        if step.startswith("stop:"):
-            return await self._power_off_step(op, step.split(":", 1)[1], params.get("StoppedMode") or "KEEP_CHARGING",
-                                              inst)
-        if step.startswith("reboot:"):
-            self._enter(op, lc.REBOOTING, first)
-            await self._power_off_or_fail(op, step.split(":", 1)[1], inst)
-            return await self._boot(op.resource_id, failed_state=lc.STOPPED)
-        if step == APPLY:
-            return await self._apply(op)
-        if step == DESTROY:
-            return await self._destroy(op)
-        if step == ISOLATE:
-            await self.driver.stop(op.resource_id, StopMode.HARD, 0)
-            return {"state": lc.SHUTDOWN, "isolated_source": "MANMADE", "stopped_mode": None}
-        raise ValueError(f"unknown step {step}")
+    async def _do_step(self, op: Any, step: InstanceStep, first: bool, inst: Any = None) -> dict[str, Any]:
+        if step.enters is not None:
+            self._enter(op, step.enters, first)
+        match step:
+            case Launch():
+                return await self._boot(op.resource_id, failed_state=lc.LAUNCH_FAILED, inst=inst)
+            case PowerOn():
+                return await self._boot(op.resource_id, failed_state=lc.STOPPED, inst=inst)
+            case PowerOff():
+                return await self._power_off_step(op, step, inst)
+            case Reboot(stop_type=stop_type):
+                await self._power_off_or_fail(op, stop_type, inst)
+                return await self._boot(op.resource_id, failed_state=lc.STOPPED)
+            case Apply(change=change):
+                return await self._apply(op, change)
+            case Destroy(release_address=release_address):
+                return await self._destroy(op, release_address)
+            case Isolate():
+                await self.driver.stop(op.resource_id, StopMode.HARD, 0)
+                return {"state": step.ends_in, "isolated_source": "MANMADE", "stopped_mode": None}
+        raise ValueError(f"unknown step {step!r}")
 
     async def _boot(self, instance_id: str, failed_state: str, inst: Any = None) -> dict[str, Any]:
         with self.store.read() as conn:
@@ -294,17 +308,17 @@ class Runner:
             raise StepFailed(failed_state, str(exc)) from None
         return {"state": lc.RUNNING, "stopped_mode": None}
 
-    async def power_off(self, instance_id: str, stop_type: str) -> bool:
+    async def power_off(self, instance_id: str, stop_type: StopType) -> bool:
         """SOFT: power button only. SOFT_FIRST: power button, then the plug. HARD: the plug."""
-        if stop_type == "HARD":
+        if stop_type is StopType.HARD:
             return await self.driver.stop(instance_id, StopMode.HARD, 0)
         if await self.driver.stop(instance_id, StopMode.SOFT, self.settings.soft_stop_timeout):
             return True
-        if stop_type == "SOFT":
+        if stop_type is StopType.SOFT:
             return False
         return await self.driver.stop(instance_id, StopMode.HARD, 0)
 
-    async def _power_off_or_fail(self, op: Any, stop_type: str, inst: Any = None) -> None:
+    async def _power_off_or_fail(self, op: Any, stop_type: StopType, inst: Any = None) -> None:
         inst = inst or self._instance(op.resource_id)
         for hook in self.before_power_off:
             await hook(inst, op.action)
@@ -315,17 +329,17 @@ class Runner:
                 f"power button (StopType {stop_type}); use SOFT_FIRST or HARD to force it",
             )
 
-    async def _power_off_step(self, op: Any, stop_type: str, stopped_mode: str, inst: Any = None) -> dict[str, Any]:
-        await self._power_off_or_fail(op, stop_type, inst)
-        if stopped_mode == "STOP_CHARGING":
+    async def _power_off_step(self, op: Any, step: PowerOff, inst: Any = None) -> dict[str, Any]:
+        await self._power_off_or_fail(op, step.stop_type, inst)
+        if step.stopped_mode is StoppedMode.STOP_CHARGING:
             with self.store.write() as conn:
                 network.release_wan_ip(conn, op.resource_id)
-        return {"state": lc.STOPPED, "stopped_mode": stopped_mode}
+        return {"state": step.ends_in, "stopped_mode": step.stopped_mode}
 
-    async def _apply(self, op: Any) -> dict[str, Any]:
-        return await apply_changes(self.store, self.driver, op)
+    async def _apply(self, op: Any, change: Change) -> dict[str, Any]:
+        return await apply_changes(self.store, self.driver, op, change)
 
-    async def _destroy(self, op: Any) -> dict[str, Any]:
+    async def _destroy(self, op: Any, release_address: bool) -> dict[str, Any]:
         instance_id = op.resource_id
         await self.driver.destroy(instance_id)
         with self.store.read() as conn:
@@ -343,7 +357,7 @@ class Runner:
                         instance_id=None, state="UNATTACHED", last_instance_id=instance_id))
             network.release_wan_ip(conn, instance_id)
             eips = addresses.c.instance_id == instance_id
-            if op.params.get("ReleaseAddress"):
+            if release_address:
                 conn.execute(addresses.delete().where(eips))
             else:
                 conn.execute(addresses.update().where(eips).values(status="UNBIND", instance_id=None, private_ip=None))
@@ -353,6 +367,6 @@ class Runner:
             conn.execute(instances.delete().where(instances.c.id == instance_id))
             conn.execute(operations.update().where(operations.c.id == op.id).values(
                 state=lc.SUCCESS, step=1, updated_time=now()))
-        self._publish(instance_id, op.account_id, "TERMINATED", action=op.action, operation_state=lc.SUCCESS)
+        self._publish(instance_id, op.account_id, Destroy.ends_in, action=op.action, operation_state=lc.SUCCESS)
         return {"__deleted__": True}
 

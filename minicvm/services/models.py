@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic_core import PydanticCustomError
+
+from minicvm.domain.states import StoppedMode, StopType
 
 
 class Req(BaseModel):
@@ -28,6 +32,27 @@ class TagSpecification(Req):
     ResourceType: str
     Tags: list[Tag]
 
+
+def _wire_enum(enum: type[StrEnum]) -> BeforeValidator:
+    """A JSON string becomes the domain's enum here, so that a value outside the enumeration is refused in
+    one place with one message naming the accepted values (InvalidParameterValue); a value that is not a
+    string at all stays a wrong type (InvalidParameter)."""
+    accepted = ", ".join(enum)
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return enum(value)
+            except ValueError:
+                raise PydanticCustomError("enum", "it must be one of {accepted}; got '{given}'",
+                                          {"accepted": accepted, "given": value}) from None
+        return value
+
+    return BeforeValidator(parse)
+
+
+WireStopType = Annotated[StopType, _wire_enum(StopType)]
+WireStoppedMode = Annotated[StoppedMode, _wire_enum(StoppedMode)]
 
 # Parameters the SDK can send for features minicvm does not model; accepted so the shape is valid,
 # refused with UnsupportedOperation when actually set (see services/cvm/instances.py).

@@ -1,8 +1,9 @@
 // Instance actions: the row's action bar and the batch dialog (shutdown, start, restart, terminate).
 // Whether an action is possible, and why not, always comes from the server's verdicts (inst.Console),
-// which the lifecycle table decides; nothing here re-derives a rule from the state.
+// which the lifecycle table decides, and where an action leads from the table the server serves;
+// nothing here re-derives a rule from the state.
 
-import { call, freshInstances } from "./api.js";
+import { call, freshInstances, lifecycle } from "./api.js";
 import { actionButton, badge, clear, errorBox, h, menuButton, mono, openDialog, stateBadge, toast } from "./dom.js";
 import { openFollowUp } from "./followups.js";
 
@@ -21,24 +22,30 @@ const STOP_MODES = [
 
 const BATCH = {
   StopInstances: {
-    title: "Shut down", past: "shut down", ing: "Shutting down", final: "STOPPED",
+    title: "Shut down", past: "shut down", ing: "Shutting down",
     lead: "Shutting down is like shutting down a computer: all services stop, the state changes to Shutting down and then to Shut down.",
   },
   StartInstances: {
-    title: "Start", past: "started", ing: "Starting", final: "RUNNING",
+    title: "Start", past: "started", ing: "Starting",
     lead: "The instances boot again with their disks and data as they were when shut down.",
   },
   RebootInstances: {
-    title: "Restart", past: "restarted", ing: "Restarting", final: "RUNNING",
+    title: "Restart", past: "restarted", ing: "Restarting",
     lead: "Restarting shuts the operating system down and boots it again; data in memory is lost, disks keep their data.",
   },
   TerminateInstances: {
-    title: "Terminate", past: "terminated", ing: "Terminating", final: null,
+    title: "Terminate", past: "terminated", ing: "Terminating",
     lead: "Terminating deletes the instance and the disks bought with it. This cannot be undone.",
   },
 };
 
 const label = (inst) => inst.InstanceName || inst.InstanceId;
+
+/** The state `action` leaves this instance in, as the server's lifecycle table says. */
+function finalState(table, action, inst) {
+  const outcomes = table.Actions[action].ByState[inst.InstanceState]?.Outcomes || {};
+  return outcomes[inst.InstanceChargeType]?.Final;
+}
 
 function instanceLine(inst, extra) {
   return h("li", { class: "instance-line", "data-id": inst.InstanceId },
@@ -114,6 +121,7 @@ export async function openBatchDialog(action, ids, { onChanged } = {}) {
   d.body.append(h("p", { class: "lead" }, meta.lead), lists, options, error.el);
   d.footer.append(cancel, confirm);
   let eligible = [];
+  let table;
 
   const render = (instances) => {
     eligible = instances.filter((i) => i.Console.Actions[action].Allowed);
@@ -175,7 +183,9 @@ export async function openBatchDialog(action, ids, { onChanged } = {}) {
 
   const load = async () => {
     try {
-      render(await freshInstances(ids));
+      const [instances, served] = await Promise.all([freshInstances(ids), lifecycle()]);
+      table = served;
+      render(instances);
     } catch (exc) {
       clear(lists);
       error.show(exc.message);
@@ -187,6 +197,7 @@ export async function openBatchDialog(action, ids, { onChanged } = {}) {
   confirm.addEventListener("click", async () => {
     const targets = eligible.map((i) => i.InstanceId);
     if (!targets.length) return;
+    const finals = new Map(eligible.map((i) => [i.InstanceId, finalState(table, action, i)]));
     const params = { InstanceIds: targets };
     if (action === "StopInstances") Object.assign(params, { StopType: choices.StopType, StoppedMode: choices.StoppedMode });
     if (action === "RebootInstances") params.StopType = choices.StopType;
@@ -203,13 +214,13 @@ export async function openBatchDialog(action, ids, { onChanged } = {}) {
       return;
     }
     onChanged?.();
-    follow(d, lists, options, cancel, confirm, targets, requestId, action, meta, onChanged);
+    follow(d, lists, options, cancel, confirm, targets, finals, requestId, action, meta, onChanged);
   });
   return d;
 }
 
 /** After Confirm: each instance's own progress and result, refreshed by live events (and a slow poll). */
-function follow(d, lists, options, cancel, confirm, targets, requestId, action, meta, onChanged) {
+function follow(d, lists, options, cancel, confirm, targets, finals, requestId, action, meta, onChanged) {
   options.replaceChildren();
   confirm.remove();
   cancel.textContent = "Close";
@@ -243,7 +254,7 @@ function follow(d, lists, options, cancel, confirm, targets, requestId, action, 
         result = ["done", badge(action === "TerminateInstances" ? "Terminated" : "Gone", "off", "square")];
       } else if (ours && inst.LatestOperationState === "FAILED") {
         result = ["failed", h("span", {}, badge("Failed", "bad", "cross"), " ", inst.LatestOperationErrorMsg || "")];
-      } else if (ours && inst.LatestOperationState === "SUCCESS" && (!meta.final || inst.InstanceState === meta.final)) {
+      } else if (ours && inst.LatestOperationState === "SUCCESS" && inst.InstanceState === finals.get(id)) {
         result = ["done", badge(`Done: ${meta.past}`, "ok", "dot")];
       } else {
         result = ["running", badge(`${meta.ing}…`, "busy", "spin")];

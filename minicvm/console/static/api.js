@@ -56,6 +56,14 @@ export async function get(path, query = {}) {
   return body(resp);
 }
 
+let lifecycleTable;
+
+/** The server's lifecycle table: for each action and state, where the action leads (read once per page). */
+export function lifecycle() {
+  lifecycleTable ||= get("/console/api/lifecycle").catch((exc) => { lifecycleTable = undefined; throw exc; });
+  return lifecycleTable;
+}
+
 /** Instances with the console's per-action verdicts, re-read by id. */
 export async function freshInstances(ids) {
   if (!ids.length) return [];

@@ -279,7 +279,7 @@ class Reconciler:
             with self.store.write() as conn:
                 accepted = ops.accept(conn, account_id=inst.account_id, region=inst.region, action="TerminateInstances",
                                       instance_ids=[inst.id], request_id=ids.new_request_id(),
-                                      params={"ReleaseAddress": True})
+                                      params=lc.TerminateRequest(release_address=True, recycle_prepaid=False))
         except ApiError as exc:
             log.info("terminating %s waits: %s", inst.id, exc.message)
             return

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from minicvm.domain import lifecycle as lc
 from minicvm.domain import scaling as sc
+from minicvm.domain.states import DEFAULT_STOPPED_MODE, FORCED_STOP_TYPE, StoppedMode
 from minicvm.engine import operations as ops
 from minicvm.engine.scaling import activities, membership
 from minicvm.errors import ApiError
@@ -16,7 +17,6 @@ from minicvm.services.autoscaling import models as m
 from minicvm.services.autoscaling.groups import owned_group, wake
 from minicvm.services.autoscaling.service import AS
 from minicvm.services.context import Context
-from minicvm.services.cvm.rules import stop_charging_refusal
 from minicvm.store.tables import disks, group_instances, instances, launch_configurations, scaling_groups
 from minicvm.timefmt import iso, now
 
@@ -137,9 +137,7 @@ async def remove_instances(ctx: Context, req: m.GroupInstances) -> dict[str, Any
 @AS.action("StopAutoScalingInstances", m.StopAutoScalingInstances)
 async def stop_instances(ctx: Context, req: m.StopAutoScalingInstances) -> dict[str, Any]:
     wanted = _ids(req.InstanceIds)
-    mode = req.StoppedMode or "KEEP_CHARGING"
-    if mode not in ("KEEP_CHARGING", "STOP_CHARGING"):
-        raise ApiError("InvalidParameterValue", "`StoppedMode` is KEEP_CHARGING or STOP_CHARGING.")
+    mode = req.StoppedMode or DEFAULT_STOPPED_MODE
     with ctx.cloud.store.write() as conn:
         group = owned_group(conn, ctx, req.AutoScalingGroupId)
         rows = _members(conn, group, wanted)
@@ -147,10 +145,10 @@ async def stop_instances(ctx: Context, req: m.StopAutoScalingInstances) -> dict[
         if group.desired - len(wanted) < group.min_size:
             raise ApiError("ResourceInsufficient.AutoScalingGroupBelowMinSize",
                            f"Stopping {len(wanted)} would take DesiredCapacity below MinSize ({group.min_size}).")
-        if mode == "STOP_CHARGING":
+        if mode is StoppedMode.STOP_CHARGING:
             for inst in conn.execute(sa.select(instances).where(instances.c.id.in_(wanted))):
                 types = conn.execute(sa.select(disks.c.disk_type).where(disks.c.instance_id == inst.id)).scalars().all()
-                refused = stop_charging_refusal(inst, list(types))
+                refused = lc.stop_charging_refusal(inst.id, inst.charge_type, list(types))
                 if refused:
                     raise ApiError("ResourceUnavailable.InstanceNotSupportStopCharging", refused.reason)
         act = activities.start(conn, group_id=group.id, account_id=ctx.account.id, activity_type="STOP_INSTANCES",
@@ -165,7 +163,7 @@ async def stop_instances(ctx: Context, req: m.StopAutoScalingInstances) -> dict[
         _set_desired(conn, group, group.desired - len(wanted))
         accepted = ops.accept(conn, account_id=ctx.account.id, region=ctx.region, action="StopInstances",
                               instance_ids=wanted, request_id=ctx.request_id,
-                              params={"StopType": "SOFT_FIRST", "StoppedMode": mode})
+                              params=lc.StopRequest(FORCED_STOP_TYPE, mode))
     await ctx.cloud.clb.sync()
     ctx.cloud.runner.submit(accepted.operation_ids)
     return {"ActivityId": act}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minicvm.services.models import Filter, Opaque, Req
+from minicvm.services.models import Filter, Opaque, Req, WireStoppedMode
 
 
 class SystemDiskStruct(Req):
@@ -214,7 +214,7 @@ class GroupInstances(Req):
 
 
 class StopAutoScalingInstances(GroupInstances):
-    StoppedMode: str | None = None
+    StoppedMode: WireStoppedMode | None = None
 
 
 class SetInstancesProtection(GroupInstances):

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from minicvm import ids as idmod
 from minicvm.domain import lifecycle as lc
+from minicvm.domain.steps import AttachDisk, DetachDisk, ExpandDisk, ResourceStep
 from minicvm.engine import operations as ops
-from minicvm.engine import resource_steps as steps
 from minicvm.errors import ApiError
 from minicvm.services import common, listing
 from minicvm.services.cbs.rules import (
@@ -90,9 +90,9 @@ class DiskBackend:
                 where.append(common.tag_filtered_ids(conn, disks, where, tagged))
             return listing.page(conn, disks, Disk, where, [_c.seq.desc() if descending else _c.seq], offset, limit)
 
-    def _operation(self, conn: sa.Connection, action: str, disk_id: str, step: str, params: dict[str, Any]) -> str:
+    def _operation(self, conn: sa.Connection, action: str, disk_id: str, step: ResourceStep) -> str:
         return ops.insert_operation(conn, account_id=self.scope.account_id, resource_id=disk_id, action=action,
-                                    steps=[step], params=params, request_id=self.request_id)
+                                    steps=[step], request_id=self.request_id)
 
     def _instance(self, conn: sa.Connection, action: str, instance_id: str) -> Any:
         """The instance a disk moves to or from, if it may take `action` now with this driver."""
@@ -134,8 +134,7 @@ class DiskBackend:
                 conn.execute(disks.update().where(_c.id == disk_id, _c.state == DiskState.UNATTACHED).values(
                     state=DiskState.ATTACHING, instance_id=inst.id,
                     delete_with_instance=keep if delete_with_instance is None else delete_with_instance))
-                op_ids.append(self._operation(conn, "AttachDisks", disk_id, steps.DISK_ATTACH,
-                                              {"instance_id": inst.id}))
+                op_ids.append(self._operation(conn, "AttachDisks", disk_id, AttachDisk(inst.id)))
         self.cloud.runner.submit(op_ids)
 
     def detach(self, disk_ids: list[str], instance_id: str | None) -> None:
@@ -159,7 +158,7 @@ class DiskBackend:
             op_ids = []
             for disk_id in disk_ids:
                 conn.execute(disks.update().where(_c.id == disk_id).values(state=DiskState.DETACHING))
-                op_ids.append(self._operation(conn, "DetachDisks", disk_id, steps.DISK_DETACH, {}))
+                op_ids.append(self._operation(conn, "DetachDisks", disk_id, DetachDisk()))
         self.cloud.runner.submit(op_ids)
 
     def resize(self, disk_id: str, size: int) -> None:
@@ -180,7 +179,7 @@ class DiskBackend:
                     raise ApiError("UnsupportedOperation.InstanceNotStopped",
                                    f"{disk_id} is attached to {disk.instance_id}, which must be shut down first.")
             conn.execute(disks.update().where(_c.id == disk_id).values(state=DiskState.EXPANDING))
-            op_id = self._operation(conn, "ResizeDisk", disk_id, steps.DISK_EXPAND, {"size": size})
+            op_id = self._operation(conn, "ResizeDisk", disk_id, ExpandDisk(size))
         self.cloud.runner.submit([op_id])
 
     def modify(self, disk_ids: list[str], *, name: str | None, delete_with_instance: bool | None) -> None:

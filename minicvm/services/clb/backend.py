@@ -119,7 +119,7 @@ class ClbBackend:
         """CLB writes are asynchronous on Tencent; callers poll DescribeTaskStatus with the RequestId."""
         for lb_id in lb_ids:
             ops.insert_operation(conn, account_id=self.scope.account_id, resource_id=lb_id, action=action, steps=[],
-                                 params={}, request_id=self.request_id, state=lc.SUCCESS)
+                                 request_id=self.request_id, state=lc.SUCCESS)
 
     async def _sync(self) -> None:
         await self.cloud.clb.sync()

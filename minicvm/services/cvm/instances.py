@@ -7,7 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from minicvm.domain import lifecycle as lc
 from minicvm.domain.lifecycle import Refusal
+from minicvm.domain.states import DEFAULT_STOPPED_MODE, StoppedMode
 from minicvm.engine import operations as ops
 from minicvm.errors import ApiError
 from minicvm.services import common
@@ -122,14 +124,13 @@ STATUS_PAGE = Prepared(lambda: sa.select(instances.c.id, instances.c.state).wher
                        .order_by(instances.c.seq).offset(sa.bindparam("offset")).limit(sa.bindparam("limit")))
 
 
-def run_batch(ctx: Context, action: str, ids: list[str], *, params: dict[str, Any] | None = None,
-              forced: bool = False, extra: ops.Check | None = None,
-              per_instance: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def run_batch(ctx: Context, action: str, ids: list[str], *, params: lc.Params = None,
+              forced: bool = False, extra: ops.Check | None = None) -> dict[str, Any]:
     """Accept an instance action for a whole batch (or none of it) and hand it to the runner."""
     with ctx.cloud.store.write() as conn:
         accepted = ops.accept(conn, account_id=ctx.account.id, region=ctx.region, action=action,
                               instance_ids=ids, request_id=ctx.request_id, params=params, forced=forced,
-                              extra=extra, per_instance=per_instance)
+                              extra=extra)
     ctx.cloud.runner.submit(accepted.operation_ids)
     return {}
 
@@ -151,24 +152,22 @@ def disk_types(ctx: Context, ids: list[str]) -> dict[str, list[str]]:
 async def stop_instances(ctx: Context, req: m.StopInstances) -> dict[str, Any]:
     ids = instance_ids(req.InstanceIds)
     stop = rules.stop_type(req.StopType, req.ForceStop)
-    mode = req.StoppedMode or "KEEP_CHARGING"
-    if mode not in rules.STOPPED_MODES:
-        raise ApiError("InvalidParameterValue", f"`StoppedMode` must be one of {rules.STOPPED_MODES}; got {mode!r}.")
+    mode = req.StoppedMode or DEFAULT_STOPPED_MODE
     extra = None
-    if mode == "STOP_CHARGING":
+    if mode is StoppedMode.STOP_CHARGING:
         types = disk_types(ctx, ids)
 
         def extra(row: Any) -> Any:
-            return rules.stop_charging_refusal(row, types.get(row.id, []))
+            return lc.stop_charging_refusal(row.id, row.charge_type, types.get(row.id, []))
 
-    return run_batch(ctx, "StopInstances", ids, params={"StopType": stop, "StoppedMode": mode}, extra=extra)
+    return run_batch(ctx, "StopInstances", ids, params=lc.StopRequest(stop, mode), extra=extra)
 
 
 @CVM.action("RebootInstances", m.RebootInstances)
 async def reboot_instances(ctx: Context, req: m.RebootInstances) -> dict[str, Any]:
     ids = instance_ids(req.InstanceIds)
     stop = rules.stop_type(req.StopType, req.ForceReboot, "ForceReboot")
-    return run_batch(ctx, "RebootInstances", ids, params={"StopType": stop})
+    return run_batch(ctx, "RebootInstances", ids, params=lc.RebootRequest(stop))
 
 
 @CVM.action("TerminateInstances", m.TerminateInstances)
@@ -187,6 +186,5 @@ async def terminate_instances(ctx: Context, req: m.TerminateInstances) -> dict[s
                            "termination protection is on (DisableApiTermination)")
         return None
 
-    per_instance = {i: {"prepaid": charges.get(i) == "PREPAID"} for i in ids}
-    return run_batch(ctx, "TerminateInstances", ids, params={"ReleaseAddress": bool(req.ReleaseAddress)},
-                     extra=protected, per_instance=per_instance)
+    return run_batch(ctx, "TerminateInstances", ids, params=lc.TerminateRequest(bool(req.ReleaseAddress)),
+                     extra=protected)

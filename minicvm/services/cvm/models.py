@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minicvm.services.models import Filter, Opaque, Req
+from minicvm.services.models import Filter, Opaque, Req, WireStoppedMode, WireStopType
 from minicvm.services.models import TagSpecification as TagSpecificationStruct
 
 
@@ -126,13 +126,13 @@ class InstanceIds(Req):
 
 class StopInstances(InstanceIds):
     ForceStop: bool | None = None
-    StopType: str | None = None
-    StoppedMode: str | None = None
+    StopType: WireStopType | None = None
+    StoppedMode: WireStoppedMode | None = None
 
 
 class RebootInstances(InstanceIds):
     ForceReboot: bool | None = None
-    StopType: str | None = None
+    StopType: WireStopType | None = None
 
 
 class TerminateInstances(InstanceIds):

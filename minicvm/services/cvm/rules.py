@@ -5,14 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Any
 
-from minicvm.domain import lifecycle as lc
-from minicvm.domain.catalog import CLOUD_DISK_TYPES, INSTANCE_TYPES, InstanceType
+from minicvm.domain.catalog import INSTANCE_TYPES, InstanceType
+from minicvm.domain.states import DEFAULT_STOP_TYPE, FORCED_STOP_TYPE, StopType
 from minicvm.errors import ApiError
 
-STOP_TYPES = ("SOFT", "HARD", "SOFT_FIRST")
-STOPPED_MODES = ("KEEP_CHARGING", "STOP_CHARGING")
 _HOST_SEGMENT = re.compile(r"^[A-Za-z0-9-]+$")
 _TYPE_SHAPE = re.compile(r"^[A-Z0-9]+\.[A-Z0-9]+$")
 
@@ -48,25 +45,12 @@ def instance_type(name: str) -> InstanceType:
     return itype
 
 
-def stop_type(stop: str | None, force: bool | None, force_name: str = "ForceStop") -> str:
-    """StopType defaults to SOFT; the deprecated ForceStop/ForceReboot means SOFT_FIRST and may not be
+def stop_type(stop: StopType | None, force: bool | None, force_name: str = "ForceStop") -> StopType:
+    """StopType has its default; the deprecated ForceStop/ForceReboot means SOFT_FIRST and may not be
     combined with StopType."""
     if stop is not None and force is not None:
         raise ApiError("InvalidParameterCombination", f"`{force_name}` is deprecated and cannot be combined with `StopType`.")
     if stop is None:
-        return "SOFT_FIRST" if force else "SOFT"
-    if stop not in STOP_TYPES:
-        raise ApiError("InvalidParameterValue", f"`StopType` must be one of {', '.join(STOP_TYPES)}; got {stop!r}.")
+        return FORCED_STOP_TYPE if force else DEFAULT_STOP_TYPE
     return stop
 
-
-def stop_charging_refusal(row: Any, disk_types: list[str]) -> lc.Refusal | None:
-    """STOP_CHARGING is for pay-as-you-go instances whose disks are all cloud disks."""
-    if row.charge_type != "POSTPAID_BY_HOUR":
-        return lc.Refusal(row.id, "UnsupportedOperation.StoppedModeStopCharging",
-                          f"STOP_CHARGING needs a pay-as-you-go instance; this one is {row.charge_type}")
-    local = [t for t in disk_types if t not in CLOUD_DISK_TYPES]
-    if local:
-        return lc.Refusal(row.id, "UnsupportedOperation.StoppedModeStopCharging",
-                          f"STOP_CHARGING needs cloud disks only; this instance has {', '.join(sorted(set(local)))}")
-    return None

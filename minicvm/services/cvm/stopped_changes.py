@@ -12,6 +12,8 @@ from minicvm import ids as idmod
 from minicvm.domain import lifecycle as lc
 from minicvm.domain.catalog import DATA_DISK_RANGE, DISK_STEP, SYSTEM_DISK_RANGE
 from minicvm.domain.passwords import hash_password, reset_password_problem
+from minicvm.domain.states import FORCED_STOP_TYPE, StoppedMode
+from minicvm.domain.steps import BindKeys, ChangeInstanceType, GrowDisk, ResetPassword, UnbindKeys
 from minicvm.engine import operations as ops
 from minicvm.errors import ApiError
 from minicvm.services import common
@@ -44,12 +46,12 @@ async def reset_instances_type(ctx: Context, req: m.ResetInstancesType) -> dict[
             return lc.Refusal(row.id, "UnsupportedOperation.SystemDiskType",
                               f"the type of an instance with a {system_types.get(row.id)} system disk cannot change")
         family = row.instance_type.split(".")[0]
-        if row.state == lc.STOPPED and row.stopped_mode == "STOP_CHARGING" and family == target.family:
+        if row.state == lc.STOPPED and row.stopped_mode == StoppedMode.STOP_CHARGING and family == target.family:
             return lc.Refusal(row.id, "UnsupportedOperation.StoppedModeStopChargingSameFamily",
                               "an instance stopped with STOP_CHARGING cannot change type within its family")
         return None
 
-    return run_batch(ctx, "ResetInstancesType", ids, params={"InstanceType": target.name},
+    return run_batch(ctx, "ResetInstancesType", ids, params=ChangeInstanceType(target.name),
                      forced=bool(req.ForceStop), extra=check)
 
 
@@ -95,7 +97,7 @@ async def resize_instance_disks(ctx: Context, req: m.ResizeInstanceDisks) -> dic
         accepted = ops.accept(
             conn, account_id=ctx.account.id, region=ctx.region, action="ResizeInstanceDisks",
             instance_ids=[instance_id], request_id=ctx.request_id, forced=bool(req.ForceStop) or online,
-            params={"disk_sizes": {disk.id: size} if disk else {}, "ResizeOnline": online},
+            params=GrowDisk(disk.id if disk else None, size, online),
         )
         if disk is not None:
             conn.execute(disks.update().where(disks.c.id == disk.id).values(state="EXPANDING"))
@@ -111,10 +113,8 @@ async def reset_instances_password(ctx: Context, req: m.ResetInstancesPassword) 
         raise ApiError("InvalidParameterValue.InvalidPassword", f"`Password` is invalid: {problem}.")
     if req.UserName is not None and not 1 <= len(req.UserName) <= 64:
         raise ApiError("InvalidParameterValue.TooLong", "`UserName` must be 1-64 characters.")
-    changed = now()
-    params = {"password_hash": hash_password(req.Password), "password_changed_at": iso(changed),
-              "login_user": req.UserName or "root"}
-    return run_batch(ctx, "ResetInstancesPassword", ids, params=params, forced=bool(req.ForceStop))
+    change = ResetPassword(hash_password(req.Password), iso(now()), req.UserName or "root")
+    return run_batch(ctx, "ResetInstancesPassword", ids, params=change, forced=bool(req.ForceStop))
 
 
 def _key_ids(ctx: Context, values: list[str]) -> list[str]:
@@ -132,14 +132,15 @@ def _key_ids(ctx: Context, values: list[str]) -> list[str]:
 async def associate_key_pairs(ctx: Context, req: m.InstancesKeyPairs) -> dict[str, Any]:
     ids = instance_ids(req.InstanceIds)
     keys = _key_ids(ctx, req.KeyIds)
-    return run_batch(ctx, "AssociateInstancesKeyPairs", ids, params={"KeyIds": keys}, forced=bool(req.ForceStop))
+    return run_batch(ctx, "AssociateInstancesKeyPairs", ids, params=BindKeys(tuple(keys)), forced=bool(req.ForceStop))
 
 
 @CVM.action("DisassociateInstancesKeyPairs", m.InstancesKeyPairs)
 async def disassociate_key_pairs(ctx: Context, req: m.InstancesKeyPairs) -> dict[str, Any]:
     ids = instance_ids(req.InstanceIds)
     keys = _key_ids(ctx, req.KeyIds)
-    return run_batch(ctx, "DisassociateInstancesKeyPairs", ids, params={"KeyIds": keys}, forced=bool(req.ForceStop))
+    return run_batch(ctx, "DisassociateInstancesKeyPairs", ids, params=UnbindKeys(tuple(keys)),
+                     forced=bool(req.ForceStop))
 
 
 _MODIFIABLE = ("InstanceName", "UserData", "SecurityGroups", "HostName", "DisableApiTermination")
@@ -187,7 +188,7 @@ async def modify_instances_attribute(ctx: Context, req: m.ModifyInstancesAttribu
             # A new host name takes effect at boot: running instances reboot now (AutoReboot).
             accepted = ops.accept(conn, account_id=ctx.account.id, region=ctx.region,
                                   action="ModifyInstancesAttribute", instance_ids=running,
-                                  request_id=ctx.request_id, params={"reboot": True})
+                                  request_id=ctx.request_id, params=lc.RebootRequest(FORCED_STOP_TYPE))
             op_ids = accepted.operation_ids
     ctx.cloud.runner.submit(op_ids)
     return {}

@@ -7,8 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from minicvm.domain import lifecycle as lc
 from minicvm.domain.catalog import IMAGES
+from minicvm.domain.states import stop_charging_mode
 from minicvm.engine import network
 from minicvm.store.tables import disks
 from minicvm.timefmt import iso
@@ -80,7 +80,7 @@ def instance_view(row: Any, own_disks: Sequence[Any], public_ips: list[str]) -> 
         "LoginSettings": {"KeyIds": m["key_ids"] or None},
         "InstanceState": state,
         "Tags": m["tags"],
-        "StopChargingMode": (m["stopped_mode"] or "KEEP_CHARGING") if state == lc.STOPPED else "NOT_APPLICABLE",
+        "StopChargingMode": stop_charging_mode(state, m["stopped_mode"]),
         "Uuid": m["uuid"],
         "LatestOperation": m["latest_operation"],
         "LatestOperationState": m["latest_operation_state"],

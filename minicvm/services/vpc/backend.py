@@ -16,9 +16,10 @@ import sqlalchemy as sa
 
 from minicvm import ids as idmod
 from minicvm.domain import lifecycle as lc
+from minicvm.domain.states import StoppedMode
+from minicvm.domain.steps import BindAddress, CreateAddress, ReleaseAddress, ResourceStep, UnbindAddress
 from minicvm.engine import network
 from minicvm.engine import operations as ops
-from minicvm.engine import resource_steps as steps
 from minicvm.errors import ApiError
 from minicvm.services import common, listing
 from minicvm.services.context import Context
@@ -191,10 +192,9 @@ class NetworkBackend(_Backend):
 
 
 class AddressBackend(_Backend):
-    def _task(self, conn: sa.Connection, action: str, address_id: str, step: str,
-              params: dict[str, Any] | None = None) -> str:
+    def _task(self, conn: sa.Connection, action: str, address_id: str, step: ResourceStep) -> str:
         return ops.insert_operation(conn, account_id=self.scope.account_id, resource_id=address_id, action=action,
-                                    steps=[step], params=params or {}, request_id=self.request_id)
+                                    steps=[step], request_id=self.request_id)
 
     @staticmethod
     def _task_id(conn: sa.Connection, op_id: str) -> int:
@@ -221,7 +221,7 @@ class AddressBackend(_Backend):
                     address_type="EIP", status=AddressStatus.CREATING, name=name, instance_id=None, private_ip=None,
                     bandwidth=bandwidth, internet_charge_type=charge_type, created_time=now(), tags=tags))
                 created.append(address_id)
-                op_ids.append(self._task(conn, "AllocateAddresses", address_id, steps.EIP_CREATE))
+                op_ids.append(self._task(conn, "AllocateAddresses", address_id, CreateAddress()))
             task_id = self._task_id(conn, op_ids[0])
             common.remember(conn, account_id, "AllocateAddresses", client_token,
                             {"AddressSet": created, "TaskId": str(task_id)})
@@ -252,7 +252,7 @@ class AddressBackend(_Backend):
             refused = lc.refusal("AssociateAddress", inst.id, inst.state, inst.latest_operation_state)
             if refused is not None:
                 raise ApiError("UnsupportedOperation.InstanceStateNotSupported", refused.reason)
-            if inst.state == lc.STOPPED and inst.stopped_mode == "STOP_CHARGING":
+            if inst.state == lc.STOPPED and inst.stopped_mode == StoppedMode.STOP_CHARGING:
                 raise ApiError("UnsupportedOperation.InstanceStatusNotPermit",
                                f"{inst.id} is shut down in STOP_CHARGING mode; an EIP cannot be bound to it.")
             if private_ip is not None and private_ip != inst.private_ip:
@@ -267,7 +267,7 @@ class AddressBackend(_Backend):
             conn.execute(instances.update().where(instances.c.id == inst.id).values(public_ip_wanted=False))
             conn.execute(addresses.update().where(_a.id == address_id, _a.status == AddressStatus.UNBIND).values(
                 status=AddressStatus.BINDING, instance_id=inst.id, private_ip=inst.private_ip))
-            op_id = self._task(conn, "AssociateAddress", address_id, steps.EIP_BIND)
+            op_id = self._task(conn, "AssociateAddress", address_id, BindAddress())
             task_id = self._task_id(conn, op_id)
         self.cloud.runner.submit([op_id])
         return task_id
@@ -279,8 +279,7 @@ class AddressBackend(_Backend):
                 raise ApiError("UnsupportedOperation.AddressStatusNotPermit",
                                f"{address_id} is {eip.status}; only a BIND EIP can be unbound.")
             conn.execute(addresses.update().where(_a.id == address_id).values(status=AddressStatus.UNBINDING))
-            op_id = self._task(conn, "DisassociateAddress", address_id, steps.EIP_UNBIND,
-                               {"reallocate": reallocate_public_ip})
+            op_id = self._task(conn, "DisassociateAddress", address_id, UnbindAddress(reallocate_public_ip))
             task_id = self._task_id(conn, op_id)
         self.cloud.runner.submit([op_id])
         return task_id
@@ -295,7 +294,7 @@ class AddressBackend(_Backend):
             op_ids = []
             for address_id in address_ids:
                 conn.execute(addresses.update().where(_a.id == address_id).values(status=AddressStatus.OFFLINING))
-                op_ids.append(self._task(conn, "ReleaseAddresses", address_id, steps.EIP_RELEASE))
+                op_ids.append(self._task(conn, "ReleaseAddresses", address_id, ReleaseAddress()))
             task_id = self._task_id(conn, op_ids[0])
         self.cloud.runner.submit(op_ids)
         return task_id
