@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from minicvm import ids
 from minicvm.domain import lifecycle as lc
+from minicvm.domain.states import StopType
 from minicvm.drivers.base import PowerState
 from minicvm.drivers.sim.driver import SimDriver
 from minicvm.engine import operations as ops
@@ -17,7 +18,7 @@ from minicvm.store.tables import events
 from tests.support.engine import ACCOUNT, REGION, Engine, run
 
 
-def accept(engine: Engine, action: str, instance_ids: list[str], **params: object) -> list[str]:
+def accept(engine: Engine, action: str, instance_ids: list[str], params: lc.Params = None) -> list[str]:
     """An action accepted by the API (operation rows and transitional state written) but not yet run."""
     with engine.store.write() as conn:
         accepted = ops.accept(conn, account_id=ACCOUNT, region=REGION, action=action, instance_ids=instance_ids,
@@ -53,7 +54,7 @@ def test_launches_left_in_flight_are_carried_out(tmp_path: Path) -> None:
 def test_a_stop_left_in_flight_is_finished_on_the_running_guest(tmp_path: Path) -> None:
     async def body(engine: Engine) -> None:
         (instance_id,) = await running(engine)
-        accept(engine, "StopInstances", [instance_id], StopType="SOFT")
+        accept(engine, "StopInstances", [instance_id], lc.StopRequest(StopType.SOFT))
         assert engine.instance(instance_id).state == lc.STOPPING
         # A runner that starts over with the guest still up (as qemu's guests outlive the server).
         after = engine.restarted(driver=engine.driver)
@@ -94,7 +95,7 @@ def test_running_instances_whose_sim_guest_is_gone_are_booted_again(tmp_path: Pa
 def test_a_busy_instance_is_left_to_its_operation(tmp_path: Path) -> None:
     async def body(engine: Engine) -> None:
         (instance_id,) = await running(engine)
-        accept(engine, "RebootInstances", [instance_id], StopType="HARD")
+        accept(engine, "RebootInstances", [instance_id], lc.RebootRequest(StopType.HARD))
         await engine.driver.close()
         after = engine.restarted(driver=SimDriver(tmp_path, boot_seconds=0, shutdown_seconds=0))
         await after.runner.recover()
