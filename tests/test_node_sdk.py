@@ -4,33 +4,17 @@ story against a real server, with the endpoint configured exactly as its docs sa
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-from pathlib import Path
 
-import pytest
-
+from tests.support.node import NODE_DIR, node_or_skip
 from tests.support.server import SECRET_ID, SECRET_KEY
-
-NODE_DIR = Path(__file__).resolve().parent / "node"
-
-
-def _node() -> str:
-    node = shutil.which("node")
-    installed = (NODE_DIR / "node_modules" / "tencentcloud-sdk-nodejs-cvm").is_dir()
-    if node is None or not installed:
-        why = "node is not installed" if node is None else "the Node.js SDK is not installed (run `make node-sdk`)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
-    return node
 
 
 def test_seed_story_through_the_node_sdk(server) -> None:
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy")}
     # The Node SDK sends every request through $http_proxy (it has no no_proxy handling): keep it direct.
     env.update(MINICVM_ENDPOINT=server.endpoint, MINICVM_SECRET_ID=SECRET_ID, MINICVM_SECRET_KEY=SECRET_KEY)
-    result = subprocess.run([_node(), str(NODE_DIR / "story.js")], cwd=NODE_DIR, env=env, capture_output=True,
+    result = subprocess.run([node_or_skip(), str(NODE_DIR / "story.js")], cwd=NODE_DIR, env=env, capture_output=True,
                             text=True, timeout=240)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert "story: done" in result.stdout

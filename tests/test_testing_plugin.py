@@ -18,7 +18,10 @@ from tencentcloud.common.common_client import CommonClient
 from tencentcloud.cvm.v20170312 import cvm_client, models
 
 from minicvm.testing import GUEST_ADDRESS_WARNING, UnservedServiceError, redirect
+from minicvm.testing.node import node_options
+from minicvm.testing.redirect import served_versions
 from tests.support.client import Api
+from tests.support.node import NODE_DIR, node_or_skip
 from tests.support.server import SECRET_ID, SECRET_KEY, ServerProcess, drop_postgres_database, fresh_postgres_database
 
 USER_PROJECT = Path(__file__).parent / "user_project"
@@ -76,6 +79,21 @@ def test_redirect_sends_default_endpoint_clients_to_minicvm(server: ServerProces
     with pytest.raises(Exception) as outside:
         unserved.call_json("DescribeDBInstances", {})
     assert not isinstance(outside.value, UnservedServiceError)
+
+
+def test_node_sdk_with_the_loader_reaches_minicvm(server: ServerProcess, api: Api) -> None:
+    node = node_or_skip()
+    ids = api.run(1, wait=False)
+    # What the fixture puts in the environment of subprocesses, for this server and account.
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy")}
+    env.update(TENCENTCLOUD_SECRET_ID=SECRET_ID, TENCENTCLOUD_SECRET_KEY=SECRET_KEY, TENCENTCLOUD_REGION="ap-guangzhou",
+               MINICVM_ENDPOINT=server.endpoint, MINICVM_SERVICES=",".join(served_versions()),
+               NODE_OPTIONS=node_options())
+    result = subprocess.run([node, str(NODE_DIR / "redirected.js"), *ids], cwd=NODE_DIR, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"instances: {ids[0]}" in result.stdout
+    assert "unserved: refused before connecting" in result.stdout
 
 
 def test_configure_tccli_sends_every_service_to_minicvm(server: ServerProcess, api: Api, tmp_path: Path) -> None:
