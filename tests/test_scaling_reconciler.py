@@ -4,8 +4,11 @@ was shut down or stops answering, forget one terminated behind the group's back.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
+from minicvm.dataplane.model import Health
 from minicvm.domain import lifecycle as lc
 from minicvm.domain import scaling as sc
 from minicvm.drivers.base import StopMode
@@ -194,5 +197,58 @@ def test_wake_up_stopped_scaling_starts_stopped_members_before_launching(tmp_pat
         await engine.scaler.tick()
         assert {i: m.life_cycle_state for i, m in engine.members(group).items()} == {member: sc.IN_SERVICE}
         assert activities(engine, group) == ["SCALE_OUT", "START_INSTANCES"]
+
+    run(tmp_path, body)
+
+
+# Tencent's fastest checks, run 20 times faster by the engine's CLB time scale.
+FAST_CHECK = {"HealthSwitch": 1, "CheckType": "TCP", "IntervalTime": 2, "TimeOut": 2, "HealthNum": 2, "UnHealthNum": 2}
+
+
+async def ticks_until(engine: Engine, done: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not done():
+        assert asyncio.get_running_loop().time() < deadline, "the reconciler did not get there"
+        await engine.scaler.tick()
+        await engine.settle()
+        await asyncio.sleep(0.05)
+
+
+def test_a_member_behind_a_load_balancer_is_in_service_only_once_alive_there(tmp_path: Path) -> None:
+    async def body(engine: Engine) -> None:
+        lb_id, listener_id = engine.tcp_listener(FAST_CHECK)
+        port = engine.guests.port
+        group = engine.group(desired=1, forward=[{"LoadBalancerId": lb_id, "ListenerId": listener_id,
+                                                  "TargetAttributes": [{"Port": port, "Weight": 10}]}])
+        await engine.clb.sync()
+        await engine.scaler.tick()
+        await engine.settle()
+        (member,) = engine.members(group)
+        await engine.scaler.tick()  # RUNNING and registered, but the data plane has not checked it yet
+        assert engine.members(group)[member].life_cycle_state == sc.CREATING
+        assert engine.clb.target_health(listener_id, "", member, port) is Health.UNKNOWN
+        await ticks_until(engine, lambda: engine.members(group)[member].life_cycle_state == sc.IN_SERVICE)
+        assert engine.clb.target_health(listener_id, "", member, port) is Health.ALIVE
+
+    run(tmp_path, body)
+
+
+def test_a_member_dead_on_its_load_balancer_is_replaced_when_asked(tmp_path: Path) -> None:
+    async def body(engine: Engine) -> None:
+        lb_id, listener_id = engine.tcp_listener(FAST_CHECK)
+        port = engine.guests.port
+        group = engine.group(desired=1, service={"ReplaceLoadBalancerUnhealthy": True},
+                             forward=[{"LoadBalancerId": lb_id, "ListenerId": listener_id,
+                                       "TargetAttributes": [{"Port": port, "Weight": 10}]}])
+        await engine.clb.sync()
+        await ticks_until(engine, lambda: [m.life_cycle_state for m in engine.members(group).values()]
+                          == [sc.IN_SERVICE])
+        (member,) = engine.members(group)
+        await engine.driver.stop(member, StopMode.HARD, 0)  # hung: the store still says RUNNING
+        await ticks_until(engine, lambda: engine.members(group)[member].life_cycle_state == sc.TERMINATING)
+        assert engine.members(group)[member].health_status in (sc.CLB_UNHEALTHY, sc.BOTH)
+        assert activities(engine, group)[-1] == "REPLACE_UNHEALTHY_INSTANCE"
+        # Out of the load balancer as it leaves: the data plane no longer knows the target.
+        assert engine.clb.target_health(listener_id, "", member, port) is Health.UNKNOWN
 
     run(tmp_path, body)

@@ -23,7 +23,15 @@ from minicvm.engine.launch import DiskPlan, GuestAddresses, LaunchPlan, insert_i
 from minicvm.engine.runner import Runner, RunnerSettings
 from minicvm.engine.scaling.reconciler import Reconciler
 from minicvm.store.db import Store, migrate
-from minicvm.store.tables import group_instances, instances, launch_configurations, operations, scaling_groups
+from minicvm.store.tables import (
+    group_instances,
+    instances,
+    launch_configurations,
+    listeners,
+    load_balancers,
+    operations,
+    scaling_groups,
+)
 from minicvm.timefmt import now
 
 ACCOUNT = 1
@@ -87,8 +95,22 @@ class Engine:
             pending = list(conn.execute(sa.select(operations.c.id).where(operations.c.state == "OPERATING")).scalars())
         self.runner.submit(pending)
 
+    def tcp_listener(self, health_check: dict[str, Any] | None) -> tuple[str, str]:
+        """A load balancer with one TCP listener, on a VIP of this engine's block; (lb id, listener id)."""
+        lb_id, listener_id = ids.new_id("lb"), ids.new_id("lbl")
+        ts = now()
+        with self.store.write() as conn:
+            vpc_id = network.ensure_default_vpc(conn, ACCOUNT, REGION)
+            conn.execute(load_balancers.insert().values(
+                id=lb_id, account_id=ACCOUNT, region=REGION, name="unit", lb_type="OPEN", vpc_id=vpc_id,
+                vip=self.guests.host(250), tags=[], created_time=ts))
+            conn.execute(listeners.insert().values(
+                id=listener_id, lb_id=lb_id, account_id=ACCOUNT, protocol="TCP", port=self.guests.port + 1,
+                name="unit", scheduler="WRR", health_check=health_check, created_time=ts))
+        return lb_id, listener_id
+
     def group(self, *, desired: int, service: dict[str, Any] | None = None, policy: str = "OLDEST_INSTANCE",
-              enabled: bool = True) -> str:
+              enabled: bool = True, forward: list[dict[str, Any]] | None = None) -> str:
         """A scaling group on the default subnet, launching TYPE from IMAGE."""
         group_id, config_id = ids.new_id("asg"), ids.new_id("asc")
         ts = now()
@@ -106,7 +128,7 @@ class Engine:
                 id=group_id, account_id=ACCOUNT, region=REGION, name="unit", launch_configuration_id=config_id,
                 min_size=0, max_size=10, desired=desired, enabled=enabled, created_time=ts, settings={
                     "VpcId": vpc_id, "SubnetIds": [subnet_id], "TerminationPolicies": [policy],
-                    "ServiceSettings": service or {}}))
+                    "ServiceSettings": service or {}, "ForwardLoadBalancers": forward or []}))
         return group_id
 
     def set_desired(self, group_id: str, desired: int) -> None:
