@@ -3,15 +3,15 @@
 Every taggable resource keeps its tags in its own row (instances and load balancers already did), so the
 Tag service and each product's Describe* read and write the same place.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0006'
-down_revision = '0005'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
