@@ -1,10 +1,10 @@
 """operation steps stored as tagged JSON
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0006
+Revises: 0005
 
-Until 0006 an operation's steps were strings ("stop:SOFT", "apply", "disk:attach", ...) and what they
-needed lived in the operation's params. From 0007 each step is a tagged JSON object carrying its own
+Until 0005 an operation's steps were strings ("stop:SOFT", "apply", "disk:attach", ...) and what they
+needed lived in the operation's params. From 0006 each step is a tagged JSON object carrying its own
 arguments (minicvm/domain/steps.py). Converting every row, finished or in flight, keeps one stored form, so
 a database upgraded with operations in flight still recovers. The conversion is written out here rather
 than imported, so that it stays what it was when later code changes.
@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007'
-down_revision = '0006'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
