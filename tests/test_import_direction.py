@@ -110,11 +110,25 @@ def violations(modules: Iterable[tuple[str, str, bool]]) -> list[str]:
 
 
 def cycles(modules: Iterable[tuple[str, str, bool]]) -> list[list[str]]:
-    """Groups of units that import each other, directly or round about (strongly connected components)."""
+    """Groups of units that import each other, directly or round about."""
     graph: dict[str, set[str]] = {}
     for _module, _line, here, there in unit_edges(modules):
         graph.setdefault(here, set()).add(there)
         graph.setdefault(there, set())
+    return strongly_connected(graph)
+
+
+def module_cycles(modules: Iterable[tuple[str, str, bool]], within: str) -> list[list[str]]:
+    """Groups of modules under `within` that import each other, directly or round about."""
+    inside = [m for m in modules if m[0] == within or m[0].startswith(within + ".")]
+    names = {m[0] for m in inside}
+    graph = {module: {t for _line, t in imported_modules(module, source, is_package) if t in names and t != module}
+             for module, source, is_package in inside}
+    return strongly_connected(graph)
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The components of more than one node (Tarjan), each sorted."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -156,6 +170,11 @@ def test_no_cycle_between_units() -> None:
     assert cycles(sources()) == []
 
 
+def test_no_cycle_between_engine_modules() -> None:
+    # The engine once reached its peers through lazy imports (runner <-> changes); they stay out.
+    assert module_cycles(list(sources()), "minicvm.engine") == []
+
+
 @pytest.mark.parametrize(("module", "source"), [
     ("minicvm.engine.runner", "from minicvm.cloud import Cloud"),
     ("minicvm.engine.runner", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from minicvm.cloud import Cloud"),
@@ -174,3 +193,9 @@ def test_a_cycle_is_caught() -> None:
                ("minicvm.dataplane.plane", "from minicvm.engine.events import Bus", False),
                ("minicvm.cloud", "from minicvm.engine.runner import Runner", False)]
     assert cycles(planted) == [["minicvm.dataplane", "minicvm.engine"]]
+
+
+def test_a_lazy_cycle_inside_the_engine_is_caught() -> None:
+    planted = [("minicvm.engine.runner", "from minicvm.engine.changes import apply_changes", False),
+               ("minicvm.engine.changes", "def later():\n    from minicvm.engine.runner import Runner", False)]
+    assert module_cycles(planted, "minicvm.engine") == [["minicvm.engine.changes", "minicvm.engine.runner"]]
