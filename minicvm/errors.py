@@ -12,8 +12,9 @@ class ApiError(Exception):
         self.message = message
 
 
-def missing(name: str) -> ApiError:
-    return ApiError("MissingParameter", f"The request is missing a required parameter `{name}`.")
+def missing(name: str, code: str = "MissingParameter") -> ApiError:
+    """`code` narrows the reason where Tencent does (MissingParameter.InScenario: needed in this case)."""
+    return ApiError(code, f"The request is missing a required parameter `{name}`.")
 
 
 def invalid_value(name: str, detail: str, code: str = "InvalidParameterValue") -> ApiError:
