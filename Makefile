@@ -52,6 +52,7 @@ run: install
 
 lint: install-test
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 ## Debian packages for the qemu driver.
 guest-deps:
@@ -73,9 +74,10 @@ node-sdk:
 	@[ -f tests/node/node_modules/.package-lock.json ] && cmp -s tests/node/package-lock.json tests/node/.installed-lock || \
 	  { npm ci --prefix tests/node --no-audit --no-fund && cp tests/node/package-lock.json tests/node/.installed-lock; }
 
-## Install what the tests need, then run them all (lint included).
+## Install what the tests need, then run them all (ruff and mypy included).
 test: install-test guest-image browser-deps node-sdk
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider
 
 ## nginx and wrk for bench/clb.py.

@@ -1,6 +1,7 @@
 """Time formats differ by service: CVM/AS/VPC use ISO-8601 with Z, CBS/CLB a plain local-looking form."""
 
 from datetime import UTC, datetime
+from typing import overload
 
 
 def now() -> datetime:
@@ -14,6 +15,10 @@ def _naive_utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=None, microsecond=0)
 
 
+@overload
+def iso(ts: datetime) -> str: ...
+@overload
+def iso(ts: datetime | None) -> str | None: ...
 def iso(ts: datetime | None) -> str | None:
     # isoformat is several times faster than strftime, and listings format thousands of these.
     return _naive_utc(ts).isoformat() + "Z" if ts else None

@@ -30,6 +30,11 @@ class ProtocolError(Exception):
 class Request:
     __slots__ = ("method", "target", "path", "http11", "host", "lines", "length", "chunked", "te",
                  "close", "keep_alive_10", "xff", "head_only")
+    method: bytes
+    target: bytes
+    path: bytes
+    http11: bool
+    head_only: bool
 
     def __init__(self) -> None:
         self.lines: list[bytes] = []
@@ -150,6 +155,13 @@ def build_request(req: Request, client_ip: bytes) -> bytes:
 
 class Response:
     __slots__ = ("status", "status_line", "lines", "length", "chunked", "close", "http11")
+    status: int
+    status_line: bytes
+    lines: list[bytes]
+    length: int | None  # None: chunked, or delimited by the connection's close
+    chunked: bool
+    close: bool
+    http11: bool
 
 
 def parse_response(head: bytes) -> Response:

@@ -14,7 +14,7 @@ from typing import Any
 from minicvm.dataplane.balancer import HealthCallback, Member, Pool
 from minicvm.dataplane.health import default_domain, start_checker, stop_checker
 from minicvm.dataplane.httpproxy import UPSTREAM_IDLE_TIMEOUT, HttpFrontend, Upstreams
-from minicvm.dataplane.model import ApplyError, Health, ListenerConfig, MetricsSample
+from minicvm.dataplane.model import ApplyError, Backend, Health, HealthCheckConfig, ListenerConfig, MetricsSample
 from minicvm.dataplane.tcpproxy import TcpFrontend
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class ListenerRuntime:
 
     def update(self, config: ListenerConfig) -> None:
         self.config = config
+        specs: list[tuple[str | None, str, HealthCheckConfig | None, tuple[Backend, ...], str | None]]
         if config.protocol.upper() == "HTTP":
             specs = [(r.location_id, r.scheduler, r.health, r.backends, default_domain(r.domain)) for r in config.routes]
         else:
@@ -171,10 +172,10 @@ class DataPlane:
                 await self._remove(listener_id)
         failures: dict[str, OSError] = {}
         for listener_id, cfg in desired.items():
-            runtime = self._listeners.get(listener_id)
-            if runtime is not None:
-                if runtime.config != cfg:
-                    runtime.update(cfg)
+            existing = self._listeners.get(listener_id)
+            if existing is not None:
+                if existing.config != cfg:
+                    existing.update(cfg)
                 continue
             runtime = ListenerRuntime(self, cfg, loop)
             try:
@@ -291,7 +292,7 @@ class DataPlane:
 
     # -- internals ----------------------------------------------------------------------------------
 
-    def _health_changed(self, listener_id: str, location_id: str | None, key: str, old: str, new: str) -> None:
+    def _health_changed(self, listener_id: str, location_id: str | None, key: str, old: Health, new: Health) -> None:
         if self._on_health_change is not None:
             self._on_health_change(listener_id, location_id, key, old, new)
 

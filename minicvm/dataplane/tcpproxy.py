@@ -79,11 +79,11 @@ class TcpFrontend(asyncio.Protocol):
         pool = listener.l4_pool
         member = pool.pick(peer[0] if peer else "") if pool is not None else None
         if member is None:
-            transport.abort()  # fail_closed with nothing in rotation, or no backends at all
+            self.transport.abort()  # fail_closed with nothing in rotation, or no backends at all
             return
         member.acquire()
         self.member = member
-        transport.pause_reading()
+        self.transport.pause_reading()
         listener.plane.spawn(self._connect(member))
 
     async def _connect(self, member: Member) -> None:

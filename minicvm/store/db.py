@@ -83,7 +83,7 @@ class Store:
         self._idle: list[sa.Connection] = []
         # SQLite's data_version, read on one connection of its own, changes whenever any other
         # connection — of this process or another — commits: a cheap "has anything changed?".
-        self._probe = sqlite3.connect(self.engine.url.database, check_same_thread=False) if self.is_sqlite else None
+        self._probe = sqlite3.connect(self.engine.url.database or ":memory:", check_same_thread=False) if self.is_sqlite else None
 
     def generation(self) -> tuple[int, int] | None:
         """A value that changes whenever the database may have changed, or None where minicvm cannot

@@ -26,6 +26,11 @@ def each(name: str, count: int) -> list[sa.BindParameter[Any]]:
     return [sa.bindparam(f"{name}_{i}") for i in range(count)]
 
 
+def _row_class(keys: list[str]) -> Any:
+    """A NamedTuple of the selected columns, for a statement that names no row class of its own."""
+    return namedtuple("Row", keys)  # type: ignore[misc]  # noqa: PYI024  # fields known only at run time
+
+
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
@@ -57,17 +62,16 @@ class Prepared(Generic[R]):
         compiled = stmt.compile(dialect=dialect)
         if "POSTCOMPILE" in compiled.string:
             raise ValueError("an IN list in a prepared statement needs each() (or sa.literal() per constant)")
-        binds = {name: dialect.type_descriptor(bind.type).bind_processor(dialect)
-                 for name, bind in compiled.binds.items()}
-        row, results = None, ()
+        binds: dict[str, Processor] = {name: dialect.type_descriptor(bind.type).bind_processor(dialect)
+                                       for name, bind in compiled.binds.items()}
+        row: Any = None
+        results: tuple[Processor, ...] = ()
         if isinstance(stmt, sa.Select):
             columns = list(stmt.selected_columns)
-            keys = [c.key for c in columns]
-            row = self.row
-            if row is None:
-                row = namedtuple("Row", keys)  # type: ignore[misc]  # noqa: PYI024
-            elif list(row._fields) != keys:  # type: ignore[attr-defined]
-                raise TypeError(f"{row.__name__} has fields {row._fields}, the statement selects {keys}")  # type: ignore[attr-defined]
+            keys = [str(c.key) for c in columns]
+            row = self.row if self.row is not None else _row_class(keys)
+            if list(row._fields) != keys:
+                raise TypeError(f"{row.__name__} has fields {row._fields}, the statement selects {keys}")
             results = tuple(dialect.type_descriptor(c.type).result_processor(dialect, None) for c in columns)
         fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
         positional = tuple(compiled.positiontup or ()) if dialect.positional else None

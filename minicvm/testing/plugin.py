@@ -14,6 +14,7 @@ Settings for the server: the `minicvm_settings` ini option (lines of `name=value
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -30,8 +31,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", f"ignore:{GUEST_ADDRESS_WARNING}:UserWarning")
 
 
-def _settings(config: pytest.Config) -> dict[str, object]:
-    settings: dict[str, object] = {}
+def _settings(config: pytest.Config) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
     for line in config.getini("minicvm_settings"):
         name, sep, value = line.partition("=")
         if not sep:

@@ -285,7 +285,7 @@ def pointed_at(server: MiniCvm) -> Iterator[MiniCvm]:
 
 
 @contextmanager
-def running(redirect: bool = False, **settings: object) -> Iterator[MiniCvm]:
+def running(redirect: bool = False, **settings: Any) -> Iterator[MiniCvm]:
     """A minicvm server for the duration of a `with` block (unittest, scripts). With `redirect=True`
     unchanged code in the block reaches it as under the pytest fixture (see `pointed_at`)."""
     ignore_guest_address_warning()

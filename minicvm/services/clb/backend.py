@@ -164,6 +164,7 @@ class ClbBackend:
                 result = conn.execute(load_balancers.insert().values(
                     id=lb_id, account_id=account_id, region=self.scope.region, name=lb_name, lb_type=lb_type,
                     vpc_id=vpc_id, subnet_id=subnet_id, vip=f"pending-{lb_id}", tags=tags, created_time=now()))
+                assert result.inserted_primary_key is not None
                 seq = result.inserted_primary_key[0]
                 vip = str(ipaddress.ip_address(self.cloud.settings.clb_network) + seq)
                 conn.execute(load_balancers.update().where(_lb.id == lb_id).values(vip=vip))

@@ -96,6 +96,7 @@ def health_view(clb: ClbController, found: BalancerTargets, locations: list[str]
     """One load balancer of DescribeTargetHealth, with each target's health as the data plane sees it."""
     listener_views = []
     for listener in found.listeners:
+        rule_views: list[dict[str, Any]]
         if listener.protocol == "HTTP":
             rule_views = [{"LocationId": r.id, "Domain": r.domain, "Url": r.url, "RuleId": r.id,
                            "Targets": _health_rows(clb, found, listener.id, r.id)}

@@ -116,12 +116,14 @@ def _owned_here() -> list[Any]:
     return [instances.c.account_id == sa.bindparam("account_id"), instances.c.region == sa.bindparam("region")]
 
 
-STATUS_OF = Prepared(lambda ids: sa.select(instances.c.id, instances.c.state)
-                     .where(*_owned_here(), instances.c.id.in_(each("ids", ids))).order_by(instances.c.seq),
-                     lists=("ids",))
-STATUS_COUNT = Prepared(lambda: sa.select(sa.func.count().label("n")).select_from(instances).where(*_owned_here()))
-STATUS_PAGE = Prepared(lambda: sa.select(instances.c.id, instances.c.state).where(*_owned_here())
-                       .order_by(instances.c.seq).offset(sa.bindparam("offset")).limit(sa.bindparam("limit")))
+STATUS_OF: Prepared[Any] = Prepared(lambda ids: sa.select(instances.c.id, instances.c.state)
+                                    .where(*_owned_here(), instances.c.id.in_(each("ids", ids)))
+                                    .order_by(instances.c.seq), lists=("ids",))
+STATUS_COUNT: Prepared[Any] = Prepared(lambda: sa.select(sa.func.count().label("n")).select_from(instances)
+                                       .where(*_owned_here()))
+STATUS_PAGE: Prepared[Any] = Prepared(lambda: sa.select(instances.c.id, instances.c.state).where(*_owned_here())
+                                      .order_by(instances.c.seq).offset(sa.bindparam("offset"))
+                                      .limit(sa.bindparam("limit")))
 
 
 def run_batch(ctx: Context, action: str, ids: list[str], *, params: lc.Params = None,

@@ -141,7 +141,7 @@ class NetworkBackend(_Backend):
         with self.cloud.store.write() as conn:
             network.ensure_default_vpc(conn, self.scope.account_id, self.scope.region)
             total, rows = listing.page(conn, subnets, Subnet, where, [_s.created_time, _s.id], offset, limit)
-            used = dict(conn.execute(sa.select(instances.c.subnet_id, sa.func.count()).where(
+            used: dict[str, int] = dict(conn.execute(sa.select(instances.c.subnet_id, sa.func.count()).where(
                 instances.c.subnet_id.in_([r.id for r in rows])).group_by(instances.c.subnet_id)).all())
         return total, [(r, used.get(r.id, 0)) for r in rows]
 
@@ -202,7 +202,7 @@ class AddressBackend(_Backend):
         return int(conn.execute(sa.select(operations.c.seq).where(operations.c.id == op_id)).scalar_one())
 
     def allocate(self, *, count: int, charge_type: str, bandwidth: int, name: str,
-                 client_token: str | None, tags: list[dict[str, str]]) -> tuple[list[str], int]:
+                 client_token: str | None, tags: list[dict[str, str | None]]) -> tuple[list[str], int]:
         """New EIPs and the task creating them; a repeated ClientToken gets the first call's answer."""
         account_id = self.scope.account_id
         with self.cloud.store.write() as conn:

@@ -17,8 +17,8 @@ from minicvm.services.vpc.backend import EIP_QUOTA, AddressBackend, NetworkBacke
 from minicvm.services.vpc.service import VPC
 from minicvm.services.vpc.views import address_view, subnet_view, vpc_view
 
-PRIVATE_RANGES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("172.16.0.0/12"),
-                  ipaddress.ip_network("192.168.0.0/16"))
+PRIVATE_RANGES = (ipaddress.IPv4Network("10.0.0.0/8"), ipaddress.IPv4Network("172.16.0.0/12"),
+                  ipaddress.IPv4Network("192.168.0.0/16"))
 FILTER_CODE = "InvalidParameter.InvalidFilter"
 VALUES_CODE = "InvalidParameterValue.LimitExceeded"
 VPC_FILTERS = ("vpc-name", "is-default", "vpc-id", "cidr-block", "tag-key", "tag-value")
