@@ -240,7 +240,7 @@ class ScalingActivity(NamedTuple):
     status_message: str
     cause: str
     description: str
-    instances: list[str]
+    instances: list[dict[str, str]]  # {"InstanceId": …, "InstanceStatus": …}, as the API lists them
     start_time: datetime
     end_time: datetime | None
 
