@@ -1,4 +1,5 @@
-// The seed's story through the official Node.js SDK, configured exactly as its docs say:
+// The shutdown story (run three, soft-stop one, a refused stop, a change while stopped, …) through the
+// official Node.js SDK, configured exactly as its docs say:
 // profile.httpProfile.endpoint = "127.0.0.1:PORT", protocol "http://". Run by tests/test_node_sdk.py.
 "use strict";
 

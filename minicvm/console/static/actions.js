@@ -105,7 +105,7 @@ function radios(name, choices, checked, onChange) {
   });
 }
 
-/** The dialog of the seed's "More → Shutdown": what will be shut down, what cannot and why, the modes,
+/** The dialog of "More → Shutdown", as in Tencent's console: what will be shut down, what cannot and why, the modes,
  * then each instance's progress and result, live. Also used for start, restart and terminate. */
 export async function openBatchDialog(action, ids, { onChanged } = {}) {
   const meta = BATCH[action];

@@ -1,4 +1,4 @@
-// The seed's follow-up actions, each a dialog: change type, resize disk, reset password, load/unload key.
+// The follow-up actions of a shutdown, each a dialog: change type, resize disk, reset password, load/unload key.
 // They are offered while the instance is shut down; on a running one, only with the documented
 // ForceStop choice (the server's verdict says which).
 

@@ -1,5 +1,5 @@
 // The instances page: the list with search, state filter and paging; a row action bar; ticking rows for
-// the seed's "More → Shutdown" at the top of the list. Live: re-read when the server reports events.
+// Tencent's console "More → Shutdown" at the top of the list. Live: re-read when the server reports events.
 
 import { actionBar, OPERATION_LABELS, openBatchDialog } from "./actions.js";
 import { call, get, session } from "./api.js";
