@@ -570,3 +570,28 @@ def test_instances_page_screenshots(contexts: Any, console_server: ServerProcess
     tab.set_viewport_size(NARROW)
     shot(tab, "instances-narrow")
     expect(state_of(tab, cache)).to_have_attribute("data-state", "STOPPED")
+
+
+# ---- layout: every row action within reach ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [1366, 1280, 1024, 390])
+def test_every_row_action_is_visible_without_horizontal_scroll(contexts: Any, signed_in: str, capi: Api,
+                                                               width: int) -> None:
+    public = {"InternetAccessible": {"PublicIpAssigned": True, "InternetMaxBandwidthOut": 10}}
+    ids = capi.run(2, InstanceName=f"fit-{width}-frontend-web-server", InstanceType="S5.2XLARGE16", **public)
+    tab = contexts(storage_state=signed_in, viewport={"width": width, "height": 800}).new_page()
+    show_instances(tab, f"fit-{width}", 2)
+    overflow = tab.evaluate("""() => {
+        const wrap = document.querySelector('.table-wrap');
+        return [document.documentElement.scrollWidth - document.documentElement.clientWidth,
+                wrap.scrollWidth - wrap.clientWidth];
+    }""")
+    shot(tab, f"instances-{width}")
+    assert overflow == [0, 0], f"horizontal overflow at {width} px (page, table): {overflow}"
+    for iid in ids:
+        for name in ("Start", "Shutdown", "Restart", "More"):
+            button = row(tab, iid).get_by_role("button", name=name, exact=True)
+            box = button.bounding_box()
+            assert box is not None, (width, iid, name)
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, (width, iid, name, box)
