@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from minicvm.store.db import Store
-from minicvm.store.tables import accounts
+from minicvm.store.tables import accounts, console_sessions
 from minicvm.timefmt import now
 
 DEFAULT_NAME = "default"
@@ -65,8 +65,11 @@ def by_id(store: Store, account_id: int) -> Account | None:
 
 
 def set_console_password(store: Store, name: str, password_hash: str) -> bool:
+    """A new password also signs the account out everywhere: whoever knew the old one keeps nothing."""
     with store.write() as conn:
         result = conn.execute(accounts.update().where(accounts.c.name == name).values(console_password_hash=password_hash))
+        conn.execute(console_sessions.delete().where(console_sessions.c.account_id.in_(
+            sa.select(accounts.c.id).where(accounts.c.name == name).scalar_subquery())))
     return result.rowcount == 1
 
 

@@ -76,6 +76,9 @@ class Settings:
     qemu_bytes_per_gib: int = _setting(1 << 30, "qemu: bytes a disk holds per GiB of its size (at least 16 MiB for ext4).")
     qemu_boot_timeout: float = _setting(120.0, "qemu: how long a guest may take to answer after power-on, seconds.")
     max_body_bytes: int = _setting(1 << 20, "Largest API request body accepted, bytes.")
+    # Per-account quotas on the pools every account shares (services/quotas.py).
+    quota_instances: int = _setting(20_000, "Most instances one account may hold (guest addresses are shared).")
+    quota_public_ips: int = _setting(100, "Most public IPs (EIPs and instances' public IPs) one account may hold.")
     signature_window: int = _setting(300, "How far a request's X-TC-Timestamp may be from the server's clock, seconds.")
 
     @property

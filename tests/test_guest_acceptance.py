@@ -169,3 +169,44 @@ def test_clb_with_real_guests_behind_it(dapi: Api, mode: str) -> None:
     dapi.cvm("TerminateInstances", InstanceIds=ids)
     dapi.wait_gone(ids, timeout=60)
 
+
+
+def test_guest_keys_map_to_files_safely(dapi: Api) -> None:
+    """Every key names its own plain file inside the disk's key directory: keys that differ only in
+    a suffix, `.`/`..`, path tricks and temp-like names never share a file or leave the directory;
+    keys too long or holding NUL are refused with a 4xx, and UsedBytes counts exactly what is stored."""
+    ids = _run(dapi, 1)
+    url = guest(dapi, ids[0])
+
+    def used() -> int:
+        facts = httpx.get(url + "/", timeout=10).json()
+        return next(d["UsedBytes"] for d in facts["Disks"] if d["System"])
+
+    base = used()
+    keys = ["x.tmp", "x.b", "x", "%2E", "%2E%2E", "%2E%2E%2Fescape", "a%2Fb", ".tmp.1", "%25", "%2525", "sp%20ace",
+            "%E4%B8%AD"]
+    stored: dict[str, bytes] = {}
+    with httpx.Client(timeout=10) as client:
+        for n, key in enumerate(keys):
+            value = f"value {n} of {key}".encode() * (n + 1)
+            assert client.put(f"{url}/disk/{key}", content=value).status_code == 204, key
+            stored[key] = value
+        for key, value in stored.items():
+            assert client.get(f"{url}/disk/{key}").content == value, key
+        assert used() == base + sum(len(v) for v in stored.values())
+        # Deleting a key that is not there changes nothing, however its name looks.
+        for ghost in ("x.b.tmp", "nothing", ".tmp.2"):
+            assert client.delete(f"{url}/disk/{ghost}").status_code == 404
+        assert client.delete(f"{url}/disk/x.b").status_code == 204
+        assert client.delete(f"{url}/disk/x.b").status_code == 404
+        del stored["x.b"]
+        assert used() == base + sum(len(v) for v in stored.values())
+        for key in ("k" * 300, "%E4%B8%AD" * 90):
+            assert client.put(f"{url}/disk/{key}", content=b"long").status_code == 414
+        assert client.put(f"{url}/disk/a%00b", content=b"nul").status_code == 400
+        assert client.put(f"{url}/mem/a%00b", content=b"nul").status_code == 400
+        assert client.get(f"{url}/disk/a").status_code == 404
+        # The connection and the guest are fine after every refusal.
+        assert client.get(f"{url}/disk/x.tmp").content == stored["x.tmp"]
+    assert used() == base + sum(len(v) for v in stored.values())
+    dapi.cvm("TerminateInstances", InstanceIds=ids)

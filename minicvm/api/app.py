@@ -15,16 +15,12 @@ from starlette.types import Receive, Scope, Send
 from minicvm import accounts, ids
 from minicvm.accounts import Account
 from minicvm.api import params, signing
-from minicvm.domain.catalog import REGIONS
 from minicvm.errors import ApiError
 from minicvm.services.context import Platform
-from minicvm.services.dispatch import ListingCache, find_action, invoke
+from minicvm.services.dispatch import ListingCache, check_region, find_action, invoke
 from minicvm.services.registry import find_service
 
 log = logging.getLogger(__name__)
-
-REGION_FREE_ACTIONS = frozenset({"DescribeRegions"})
-
 
 def envelope(payload: dict[str, Any]) -> bytes:
     return orjson.dumps({"Response": payload})
@@ -118,11 +114,7 @@ class ApiEndpoint:
             raise ApiError("NoSuchVersion",
                            f"The API version `{version}` does not exist for {service.name}; use {service.version}.")
         region = headers.get("x-tc-region", "")
-        if service.regional and action_name not in REGION_FREE_ACTIONS:
-            if not region:
-                raise ApiError("MissingParameter", "The request is missing the required parameter `Region`.")
-            if region not in REGIONS:
-                raise ApiError("UnsupportedRegion", f"The region `{region}` is not supported; see DescribeRegions.")
+        check_region(service, action_name, region)
         if method == "POST":
             data = params.parse_json_body(body)
         else:

@@ -8,6 +8,10 @@ from typing import Any
 import orjson
 
 from minicvm.errors import ApiError
+from minicvm.services.validation import MAX_DEPTH
+
+# A GET key names one value per dotted level.
+MAX_KEY_PARTS = MAX_DEPTH
 
 
 def parse_json_body(body: bytes) -> dict[str, Any]:
@@ -26,7 +30,9 @@ def unflatten_query(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """`Filters.0.Values.1=x` → {"Filters": [{"Values": [.., "x"]}]} — the SDK's GET encoding."""
     root: dict[str, Any] = {}
     for key, value in pairs:
-        parts = key.split(".")
+        parts = key.split(".", MAX_KEY_PARTS)
+        if len(parts) > MAX_KEY_PARTS:
+            raise ApiError("InvalidParameter", f"The parameter name `{key[:64]}…` nests deeper than {MAX_DEPTH} levels.")
         node = root
         for part in parts[:-1]:
             child = node.setdefault(part, {})
@@ -42,7 +48,7 @@ def unflatten_query(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 def _lists(node: Any, path: str) -> Any:
     if not isinstance(node, dict):
         return node
-    if node and all(k.isdigit() for k in node):
+    if node and all(k.isascii() and k.isdigit() for k in node):
         indexes = sorted(int(k) for k in node)
         if indexes != list(range(len(indexes))):
             raise ApiError("InvalidParameter", f"The list parameter `{path}` must be numbered from 0 without gaps.")

@@ -49,9 +49,18 @@ def parse_authorization(value: str | None) -> Credential:
         signature = parts["Signature"]
     except (KeyError, ValueError):
         raise bad from None
-    if terminator != "tc3_request" or not secret_id or not service or not signed or len(signature) != 64:
+    if terminator != "tc3_request" or not secret_id or not service or not signed or not _is_hex_digest(signature):
         raise bad
     return Credential(secret_id, date, service, signed, signature)
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_hex_digest(value: str) -> bool:
+    """What the SDK sends: 64 lowercase hex digits. Anything else (non-ASCII above all, which
+    hmac.compare_digest refuses to compare) is a malformed header, not a wrong signature."""
+    return len(value) == 64 and _HEX.issuperset(value)
 
 
 def _hmac(key: bytes, msg: str) -> bytes:

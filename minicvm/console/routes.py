@@ -20,10 +20,14 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import math
+import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -33,6 +37,7 @@ from minicvm.accounts import Account
 from minicvm.api.app import error_payload
 from minicvm.cloud import Cloud
 from minicvm.console import sessions, views
+from minicvm.console.throttle import LoginThrottle
 from minicvm.domain import lifecycle
 from minicvm.domain.catalog import REGIONS
 from minicvm.errors import ApiError
@@ -42,6 +47,7 @@ STATIC = Path(__file__).parent / "static"
 DEFAULT_REGION = "ap-guangzhou"
 HEARTBEAT = 15.0
 MAX_FORM = 16 * 1024
+STATIC_NAME = re.compile(r"[A-Za-z0-9_-]+\.(?:js|css|svg)")
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -64,11 +70,20 @@ def _page(name: str, **values: str) -> str:
     return text
 
 
+# Password hashing (scrypt, ~50 ms of CPU) runs on these threads, never on the event loop that serves
+# the API; beyond MAX_PENDING_LOGINS queued sign-ins the rest are turned away at once.
+LOGIN_THREADS = 2
+MAX_PENDING_LOGINS = 16
+
+
 class Console:
     def __init__(self, cloud: Cloud, secure_cookies: bool = False) -> None:
         self.cloud = cloud
         self.secure = secure_cookies
         self.lifecycle_table = lifecycle.table()
+        self.throttle = LoginThrottle()
+        self.hasher = ThreadPoolExecutor(LOGIN_THREADS, thread_name_prefix="console-login")
+        self.pending_logins = 0
 
     # -- sessions -----------------------------------------------------------------------------------
 
@@ -112,10 +127,24 @@ class Console:
         expected = request.cookies.get(sessions.LOGIN_CSRF_COOKIE, "")
         if not expected or not sessions.csrf_ok(expected, str(form.get("csrf", ""))):
             return self._login_form("The sign-in form expired; please try again.", 403)
-        account = sessions.authenticate(self.cloud.store, str(form.get("SecretId", "")), str(form.get("SecretKey", "")),
-                                        str(form.get("AccountName", "")), str(form.get("Password", "")))
+        who = form.get("SecretId") or form.get("AccountName") or ""
+        keys = LoginThrottle.keys(request.client.host if request.client else "", who)
+        wait = self.throttle.wait_seconds(*keys)
+        if wait > 0:
+            return self._login_form(f"Too many failed sign-ins: try again in {math.ceil(wait)} s.", 429)
+        if self.pending_logins >= MAX_PENDING_LOGINS:
+            return self._login_form("Too many sign-ins at once: try again in a moment.", 429)
+        self.pending_logins += 1
+        try:
+            account = await asyncio.get_running_loop().run_in_executor(
+                self.hasher, sessions.authenticate, self.cloud.store, form.get("SecretId", ""),
+                form.get("SecretKey", ""), form.get("AccountName", ""), form.get("Password", ""))
+        finally:
+            self.pending_logins -= 1
         if account is None:
+            self.throttle.failed(*keys)
             return self._login_form("Sign-in failed: the credentials are not right.", 401)
+        self.throttle.succeeded(*keys)
         token, _ = sessions.create(self.cloud.store, account)
         response = RedirectResponse("/console/", status_code=303)
         self._set_cookie(response, sessions.COOKIE, token, max_age=int(sessions.LIFETIME.total_seconds()))
@@ -144,6 +173,8 @@ class Console:
 
     async def static(self, request: Request) -> Response:
         name = request.path_params["name"]
+        if not STATIC_NAME.fullmatch(name):
+            return Response("not found", status_code=404)
         path = (STATIC / name).resolve()
         if path.parent != STATIC.resolve() or not path.is_file() or path.suffix not in (".js", ".css", ".svg"):
             return Response("not found", status_code=404)
@@ -161,8 +192,6 @@ class Console:
 
     async def _call(self, account: Account, region: str, service: str, action: str, params: dict[str, Any]
                     ) -> dict[str, Any]:
-        if region not in REGIONS:
-            raise ApiError("UnsupportedRegion", f"The region `{region}` is not supported.")
         return await invoke(self.cloud, account, region, ids.new_request_id(), service, action, params)
 
     async def call(self, request: Request) -> Response:
@@ -172,7 +201,7 @@ class Console:
         account, _ = guard
         request_id = ids.new_request_id()
         try:
-            body = json.loads(await request.body() or b"{}")
+            body = orjson.loads(await request.body() or b"{}")  # a depth limit of its own, unlike json
             if not isinstance(body, dict) or not isinstance(body.get("Params", {}), dict):
                 raise ApiError("InvalidRequest", "Send {Service, Action, Region, Params}.")
             result = await invoke(self.cloud, account, str(body.get("Region", DEFAULT_REGION)), request_id,
@@ -250,7 +279,8 @@ class Console:
         if isinstance(guard, Response):
             return guard
         account, _ = guard
-        rows = views.lb_counters(self.cloud, account.id, request.path_params["lb_id"])
+        lb_id = request.path_params["lb_id"]
+        rows = views.lb_counters(self.cloud, account.id, lb_id) if ids.is_well_formed(lb_id, "lb") else None
         if rows is None:
             return JSONResponse({"Error": {"Code": "InvalidParameter.LBIdNotFound", "Message": "No such load balancer."}},
                                 status_code=404)

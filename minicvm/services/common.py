@@ -13,6 +13,16 @@ from minicvm.services.models import Filter
 from minicvm.store.tables import client_tokens
 from minicvm.timefmt import now
 
+# The store keeps numbers in 32-bit integer columns (PostgreSQL's `integer`), and no parameter of these
+# APIs means anything beyond that range: a larger number is refused, rather than failing in SQL.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+
+def check_number(name: str, value: int) -> None:
+    if not INT_MIN <= value <= INT_MAX:
+        raise ApiError("InvalidParameterValue",
+                       f"The value of parameter `{name}` is out of range: {value} is not within [{INT_MIN}, {INT_MAX}].")
+
 
 def check_ids(
     values: Sequence[str] | None,
@@ -42,6 +52,7 @@ def paging(offset: int | None, limit: int | None, default: int = 20, maximum: in
     limit = default if limit is None else limit
     if offset < 0:
         raise ApiError("InvalidParameterValue", f"`Offset` must not be negative; got {offset}.")
+    check_number("Offset", offset)
     if limit < 0 or limit > maximum:
         raise ApiError("InvalidParameterValue.LimitExceeded", f"`Limit` must be between 0 and {maximum}; got {limit}.")
     return offset, limit

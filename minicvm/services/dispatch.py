@@ -8,9 +8,10 @@ from typing import Any
 import orjson
 
 from minicvm.accounts import Account
+from minicvm.domain.catalog import REGIONS
 from minicvm.errors import ApiError
 from minicvm.services.context import Context, Platform
-from minicvm.services.registry import SERVICES
+from minicvm.services.registry import SERVICES, Service
 from minicvm.services.validation import validate
 
 
@@ -22,6 +23,21 @@ def find_action(service_name: str, action_name: str) -> Any:
     if action is None:
         raise ApiError("InvalidAction", f"The action `{action_name}` does not exist for {service.name}.")
     return action
+
+
+# Actions that answer the same in every region, so the request need not name one.
+REGION_FREE_ACTIONS = frozenset({"DescribeRegions"})
+
+
+def check_region(service: Service, action_name: str, region: str) -> None:
+    """Every caller (signed API, console) passes here: a made-up region must never reach a handler,
+    whose per-region tables and quotas would otherwise be keyed by it."""
+    if not service.regional or action_name in REGION_FREE_ACTIONS:
+        return
+    if not region:
+        raise ApiError("MissingParameter", "The request is missing the required parameter `Region`.")
+    if region not in REGIONS:
+        raise ApiError("UnsupportedRegion", f"The region `{region}` is not supported; see DescribeRegions.")
 
 
 # Listings that automation polls while it waits. Their answers depend on the store alone (not, say, on
@@ -52,6 +68,7 @@ async def invoke(cloud: Platform, account: Account, region: str, request_id: str
                  data: dict[str, Any], *, strict: bool = True, language: str = "en-US",
                  cache: ListingCache | None = None) -> dict[str, Any]:
     action = find_action(service_name, action_name)
+    check_region(SERVICES[service_name], action_name, region)
     request_model = validate(action.model, data, strict=strict)
     key = generation = None
     if cache is not None and (service_name, action_name) in CACHEABLE:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from minicvm.errors import ApiError
+from minicvm.services.common import check_number
 
 _VALUE_ERRORS = {
     "literal_error", "enum", "greater_than", "greater_than_equal", "less_than", "less_than_equal",
@@ -19,11 +20,45 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc if not (isinstance(p, str) and p.startswith("function-")))
 
 
+# Tencent's parameters nest a few levels at most (Filters.0.Values.1); deeper input is refused before
+# anything recurses over it.
+MAX_DEPTH = 16
+
+
+def check_input(data: Any, where: str = "", depth: int = 0) -> None:
+    """Rules for every value of every request, whatever its action: bounded nesting, numbers the store
+    can hold, and no NUL character (PostgreSQL text cannot store one; no parameter needs one)."""
+    if depth > MAX_DEPTH:
+        raise ApiError("InvalidParameter", f"The request nests deeper than {MAX_DEPTH} levels at `{where}`.")
+    if isinstance(data, str):
+        if "\x00" in data:
+            raise ApiError("InvalidParameterValue", f"The value of parameter `{where}` contains a NUL character.")
+    elif isinstance(data, bool):
+        return
+    elif isinstance(data, int):
+        check_number(where, data)
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            if "\x00" in key:
+                raise ApiError("UnknownParameter", "A parameter name contains a NUL character.")
+            check_input(value, f"{where}.{key}" if where else key, depth + 1)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            check_input(value, f"{where}.{i}", depth + 1)
+    elif isinstance(data, BaseModel):
+        for key, value in data.__dict__.items():
+            check_input(value, f"{where}.{key}" if where else key, depth + 1)
+
+
 def validate(model: type[BaseModel], data: dict[str, Any], strict: bool) -> BaseModel:
+    check_input(data)
     try:
-        return model.model_validate(data, strict=strict)
+        result = model.model_validate(data, strict=strict)
     except ValidationError as exc:
         raise validation_error(exc) from None
+    if not strict:
+        check_input(result)  # strings of the query became numbers only now
+    return result
 
 
 def validation_error(exc: ValidationError) -> ApiError:

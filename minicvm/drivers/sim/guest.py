@@ -8,15 +8,17 @@ import asyncio
 import json
 import os
 import socket
+import stat
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 
 from minicvm.drivers.base import DiskSpec, GuestSpec
+from minicvm.drivers.sim import keys
 from minicvm.drivers.userdata import ignores_power_button
 
 MAX_BODY = 16 << 20
@@ -27,43 +29,95 @@ class DiskFull(Exception):
 
 
 class GuestDisk:
-    """One attached disk as the guest sees it: a directory of key files with a byte budget."""
+    """One attached disk as the guest sees it: a directory of key files with a byte budget. UsedBytes
+    counts key files only; a write goes to a temporary file of its own first (never a key's name), so
+    a failed write leaves nothing counted or visible, and the count can never go below zero."""
 
     def __init__(self, root: Path, size_bytes: int) -> None:
         self.root = root
         self.data = root / "data"
         self.size_bytes = size_bytes
+        self.used = 0
         try:
             with os.scandir(self.data) as entries:
-                self.used = sum(e.stat().st_size for e in entries if e.is_file())
+                for e in entries:
+                    if not keys.is_key_file(e.name):
+                        os.unlink(e.path)  # a write cut short by a power-off: it never happened
+                    elif e.is_file(follow_symlinks=False):
+                        self.used += e.stat(follow_symlinks=False).st_size
         except FileNotFoundError:  # the driver makes it when it creates the disk; a new disk is empty
             self.data.mkdir(parents=True, exist_ok=True)
-            self.used = 0
 
-    def _path(self, key: str) -> Path:
-        return self.data / quote(key, safe="")
+    def _path(self, key: bytes) -> Path:
+        return self.data / keys.file_name(key)
 
-    def get(self, key: str) -> bytes | None:
+    @staticmethod
+    def _size(path: Path) -> int:
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            return 0
+        return st.st_size if stat.S_ISREG(st.st_mode) else 0
+
+    def get(self, key: bytes) -> bytes | None:
         path = self._path(key)
         return path.read_bytes() if path.is_file() else None
 
-    def put(self, key: str, value: bytes) -> None:
+    def put(self, key: bytes, value: bytes) -> None:
         path = self._path(key)
-        old = path.stat().st_size if path.is_file() else 0
+        old = self._size(path)
         if self.used - old + len(value) > self.size_bytes:
             raise DiskFull
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(value)
-        tmp.replace(path)
+        tmp = self.data / f"{keys.TEMP_PREFIX}{uuid.uuid4().hex}"
+        try:
+            tmp.write_bytes(value)
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         self.used += len(value) - old
 
-    def delete(self, key: str) -> bool:
+    def delete(self, key: bytes) -> bool:
         path = self._path(key)
+        size = self._size(path)
         if not path.is_file():
             return False
-        self.used -= path.stat().st_size
         path.unlink()
+        self.used = max(0, self.used - size)
         return True
+
+
+class GuestMemory:
+    """/mem keys: held in the server's own memory, so capped at the instance's memory size."""
+
+    def __init__(self, size_bytes: int) -> None:
+        self.size_bytes = size_bytes
+        self.values: dict[bytes, bytes] = {}
+        self.used = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        keys.file_name(key)  # the same key rules as disk keys
+        return self.values.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        keys.file_name(key)
+        old = len(self.values.get(key, b""))
+        if self.used - old + len(value) > self.size_bytes:
+            raise DiskFull
+        self.values[key] = value
+        self.used += len(value) - old
+
+    def delete(self, key: bytes) -> bool:
+        keys.file_name(key)
+        value = self.values.pop(key, None)
+        if value is None:
+            return False
+        self.used -= len(value)
+        return True
+
+    def clear(self) -> None:
+        self.values.clear()
+        self.used = 0
 
 
 def read_guest_config(system_disk_root: Path) -> dict[str, Any]:
@@ -82,7 +136,7 @@ class Guest:
         self.bytes_per_gib = bytes_per_gib
         self.disks = {d.disk_id: GuestDisk(disk_roots[d.disk_id], d.size_gib * bytes_per_gib) for d in spec.disks}
         self.system_root = disk_roots[spec.system_disk.disk_id]
-        self.memory: dict[str, bytes] = {}
+        self.memory = GuestMemory(spec.memory_gib * bytes_per_gib)
         self.boot_id = str(uuid.uuid4())
         self.boot_count = self._count_boot()
         self.config = read_guest_config(self.system_root)
@@ -202,13 +256,12 @@ class Guest:
             return self.control(path.removeprefix("/control/"))
         if path == "/" and method in ("GET", "HEAD"):
             return 200, json.dumps(self.describe()).encode(), "application/json"
-        kind, _, key = path.lstrip("/").partition("/")
-        key = unquote(key)
+        kind, _, raw_key = path.lstrip("/").partition("/")
+        key = unquote_to_bytes(raw_key)
         if kind not in ("disk", "mem") or not key:
             return 404, b"not found\n", "text/plain"
         if kind == "mem":
-            return self._kv(method, key, body, self.memory.get, self.memory.__setitem__,
-                            lambda k: self.memory.pop(k, None) is not None)
+            return self._kv(method, key, body, self.memory.get, self.memory.put, self.memory.delete)
         disk_id = parse_qs(parts.query).get("disk", [self.spec.system_disk.disk_id])[0]
         disk = self.disks.get(disk_id)
         if disk is None:
@@ -217,6 +270,13 @@ class Guest:
 
     @staticmethod
     def _kv(method, key, body, get, put, delete) -> tuple[int, bytes, str]:  # type: ignore[no-untyped-def]
+        try:
+            return Guest._kv_checked(method, key, body, get, put, delete)
+        except keys.BadKey as exc:
+            return exc.status, f"{exc.reason}\n".encode(), "text/plain"
+
+    @staticmethod
+    def _kv_checked(method, key, body, get, put, delete) -> tuple[int, bytes, str]:  # type: ignore[no-untyped-def]
         if method in ("GET", "HEAD"):
             value = get(key)
             return (200, value, "application/octet-stream") if value is not None else (404, b"no such key\n", "text/plain")
@@ -234,7 +294,7 @@ class Guest:
 
 
 _REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            413: "Payload Too Large", 500: "Internal Server Error", 503: "Service Unavailable",
+            413: "Payload Too Large", 414: "URI Too Long", 500: "Internal Server Error", 503: "Service Unavailable",
             507: "Insufficient Storage"}
 
 
@@ -284,6 +344,8 @@ class _GuestProtocol(asyncio.Protocol):
             try:
                 length = int(headers.get("content-length", "0"))
             except ValueError:
+                length = -1
+            if length < 0:
                 self._respond(400, b"bad content-length\n", "text/plain", close=True)
                 return
             if length > MAX_BODY:

@@ -25,7 +25,7 @@ from minicvm.domain.passwords import hash_password, run_password_problem
 from minicvm.engine import network
 from minicvm.engine.launch import DiskPlan, LaunchPlan, insert_instances
 from minicvm.errors import ApiError
-from minicvm.services import common
+from minicvm.services import common, quotas
 from minicvm.services.context import Context
 from minicvm.services.cvm import models as m
 from minicvm.services.cvm import rules
@@ -247,6 +247,10 @@ async def run_instances(ctx: Context, req: m.RunInstances) -> dict[str, Any]:
                 return earlier
             plan.password_hash, plan.key_ids = _login(conn, ctx, req)
             plan.vpc_id, plan.subnet_id, plan.wanted_ips = _network(conn, ctx, req, zone, count)
+            quotas.check_instances(conn, ctx.account.id, ctx.cloud.settings.quota_instances, count)
+            if wants_public_ip:
+                quotas.check_public_ips(conn, ctx.account.id, ctx.cloud.settings.quota_public_ips, count,
+                                        "InvalidParameterValue.ExternalIpQuotaLimited")
             if req.DryRun:
                 raise _DryRunPassed
             created, op_ids = insert_instances(conn, ctx.cloud.guests, ctx.account.id, ctx.region, plan, ctx.request_id)

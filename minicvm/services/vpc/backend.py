@@ -21,7 +21,7 @@ from minicvm.domain.steps import BindAddress, CreateAddress, ReleaseAddress, Res
 from minicvm.engine import network
 from minicvm.engine import operations as ops
 from minicvm.errors import ApiError
-from minicvm.services import common, listing
+from minicvm.services import common, listing, quotas
 from minicvm.services.context import Context
 from minicvm.services.owned import Owned, Scope
 from minicvm.store.rows import Address, ClassicLink, Instance, Subnet, Vpc
@@ -213,6 +213,8 @@ class AddressBackend(_Backend):
             if held + count > EIP_QUOTA:
                 raise ApiError("AddressQuotaLimitExceeded",
                                f"An account holds at most {EIP_QUOTA} EIPs per region; it has {held}.")
+            quotas.check_public_ips(conn, account_id, self.cloud.settings.quota_public_ips, count,
+                                    "AddressQuotaLimitExceeded")
             created, op_ids = [], []
             for _ in range(count):
                 address_id = idmod.new_id("eip")

@@ -18,8 +18,9 @@ static int hexval(int c) {
     return -1;
 }
 
-static void url_decode(char *s) {
-    char *o = s;
+/* Decodes in place; returns the decoded length, which is more than strlen() when a %00 was decoded. */
+static size_t url_decode(char *s) {
+    char *start = s, *o = s;
     for (; *s; s++) {
         if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
             *o++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
@@ -29,6 +30,7 @@ static void url_decode(char *s) {
         }
     }
     *o = 0;
+    return (size_t)(o - start);
 }
 
 /* A key becomes one file name: safe bytes as they are, everything else (and a leading dot,
@@ -125,7 +127,11 @@ void key_value(const char *method, char *path, char *query, long length, int clo
     *slash = 0;
     const char *kind = path + 1;
     char *key = slash + 1;
-    url_decode(key);
+    if (url_decode(key) != strlen(key)) { /* a NUL would cut the key short: two keys, one file */
+        drain(length);
+        respond_text(400, "a key may not contain NUL\n", close_after);
+        return;
+    }
     char dir[300], name[256];
     int durable = 0;
     if (!strcmp(kind, "mem")) {
