@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.support.client import Api
+from tests.support.node import NODE_DIR, node_or_skip
 from tests.support.server import SECRET_ID, SECRET_KEY
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
@@ -48,3 +50,25 @@ def test_tccli_example_runs(server, tmp_path) -> None:
                             env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert api.wait_state([instance_id], "STOPPED")
+
+
+def test_tccli_for_the_global_and_as_services(server, tmp_path) -> None:
+    block = next(b for b in _blocks("sh") if "GetCallerIdentity" in b)
+    tccli = str(Path(sys.executable).with_name("tccli"))
+    for command in _localise(block, server).replace("\\\n", " ").splitlines():
+        if command.strip():
+            run = subprocess.run([tccli, *shlex.split(command)[1:]], capture_output=True, text=True, timeout=60,
+                                 env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+            assert run.returncode == 0, run.stdout + run.stderr
+            assert "RequestId" in run.stdout
+
+
+def test_node_example_runs(server, tmp_path) -> None:
+    node = node_or_skip()
+    script = tmp_path / "example.js"
+    script.write_text(_localise(_blocks("js")[0], server))
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy")}
+    out = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60,
+                         env=dict(env, NODE_PATH=str(NODE_DIR / "node_modules")))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ap-guangzhou-3" in out.stdout.split()

@@ -1,7 +1,7 @@
-"""The other official SDKs on the wire (Node.js, Go, Java), as the spec measured them: Node.js signs the Host
+"""The other official SDKs on the wire (Node.js, Go, Java), as they were measured: Node.js signs the Host
 without its port, Node.js and Java name the scope's service after the endpoint's first label (`127`), Java
-signs `application/json; charset=utf-8`, Go sends `X-Tc-…` header names. Each is checked against the spec's
-test vectors and then live against a real server."""
+signs `application/json; charset=utf-8`, Go sends `X-Tc-…` header names. Each is checked against test vectors
+computed from those SDKs' canonical requests and then live against a real server."""
 
 from __future__ import annotations
 

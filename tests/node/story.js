@@ -1,5 +1,5 @@
-// The shutdown story (run three, soft-stop one, a refused stop, a change while stopped, …) through the
-// official Node.js SDK, configured exactly as its docs say:
+// The shutdown story (run three, soft stop one, a refused batch stop, only-while-stopped changes, start, filters
+// and paging, terminate) through the official Node.js SDK, configured the way the SDK expects:
 // profile.httpProfile.endpoint = "127.0.0.1:PORT", protocol "http://". Run by tests/test_node_sdk.py.
 "use strict";
 

@@ -10,8 +10,8 @@ MAX_TAGS_PER_RESOURCE = 50
 MAX_PER_REQUEST = 10  # tags, tag keys and resources in one write call
 MAX_KEY_LENGTH = 127
 MAX_VALUE_LENGTH = 255
-# Keys the cloud keeps for itself: the current limits page names `qcs:`, `project` and `项目`, the error
-# codes' text `qcloud`, `tencent` and `project`; all of them are refused.
+# Keys the cloud keeps for itself. Tencent's own texts name two sets (`qcs:`, `project`, `项目` and
+# `qcloud`, `tencent`, `project`); both are refused, so nothing accepted here is refused there.
 RESERVED_KEY_PREFIXES = ("qcs:", "qcloud", "tencent", "project", "项目")
 _PUNCTUATION = set("+-=._:/@()[],;><") | set("＋－＝／＠（）【】：")
 
