@@ -54,7 +54,7 @@ class Cloud:
         self.runner = Runner(self.store, self.driver, self.bus, RunnerSettings(
             data_dir=settings.data_dir, soft_stop_timeout=settings.soft_stop_timeout,
             async_op_seconds=settings.async_op_seconds))
-        self.driver.on_guest_off = self.runner.guest_went_off
+        self.driver.subscribe(self.runner.on_guest_event)
         self.clb = ClbController(self.store, self.bus, ClbSettings(time_scale=settings.clb_time_scale,
                                                                    drain_seconds=settings.drain_seconds))
         # Planned power-offs drain the instance's load balancers first.
@@ -85,7 +85,7 @@ class Cloud:
             self._watch.cancel()
         await self.scaler.stop()
         await self.runner.cancel_all()
-        if not keep_running and getattr(self.driver, "guests_survive_restart", False):
+        if not keep_running and self.driver.capabilities.guests_survive_restart:
             self.runner.write_host_shutdown_marker()
         await self.clb.close()
         await self.driver.close(keep_running)

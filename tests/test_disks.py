@@ -212,3 +212,35 @@ def test_a_full_disk_refuses_writes(make_server) -> None:
     assert httpx.put(f"{url}/disk/a?disk={data_id}", content=b"x" * 9000).status_code == 204
     assert httpx.put(f"{url}/disk/b?disk={data_id}", content=b"x" * 2000).status_code == 507
     assert httpx.put(f"{url}/disk/a?disk={data_id}", content=b"x" * 10240).status_code == 204  # rewrite fits
+
+
+def test_a_disk_moved_just_before_a_start_is_where_the_api_says(make_server) -> None:
+    """A boot takes the disks attached when it finishes, in the same order as attach and detach: a disk
+    detached (or attached) at the moment of StartInstances is in exactly the guests the API says."""
+    srv = make_server(boot_seconds=1.0, async_op_seconds=0.2)  # the disk changes land mid-boot
+    api = Api(srv.endpoint, SECRET_ID, SECRET_KEY)
+    first, second = api.run(2)
+    moved, added = new_disk(api), new_disk(api)
+    api.cvm("StopInstances", InstanceIds=[first], StopType="HARD")
+    api.wait_state([first], "STOPPED")
+    cbs(api, "AttachDisks", InstanceId=first, DiskIds=[moved])
+    wait_disk(api, moved, "ATTACHED")
+
+    cbs(api, "DetachDisks", DiskIds=[moved])
+    api.cvm("StartInstances", InstanceIds=[first])
+    api.wait_state([first], "RUNNING")
+    assert wait_disk(api, moved, "UNATTACHED")["InstanceId"] == ""
+    assert moved not in [d["DiskId"] for d in httpx.get(guest_url(api, first) + "/").json()["Disks"]]
+    # One owner at a time: the next instance's writes are its own.
+    cbs(api, "AttachDisks", InstanceId=second, DiskIds=[moved])
+    wait_disk(api, moved, "ATTACHED")
+    assert httpx.put(f"{guest_url(api, second)}/disk/k?disk={moved}", content=b"second's").status_code == 204
+    assert httpx.get(f"{guest_url(api, first)}/disk/k?disk={moved}").status_code == 404
+
+    api.cvm("StopInstances", InstanceIds=[first], StopType="HARD")
+    api.wait_state([first], "STOPPED")
+    cbs(api, "AttachDisks", InstanceId=first, DiskIds=[added])
+    api.cvm("StartInstances", InstanceIds=[first])
+    api.wait_state([first], "RUNNING")
+    assert wait_disk(api, added, "ATTACHED")["InstanceId"] == first
+    assert added in [d["DiskId"] for d in httpx.get(guest_url(api, first) + "/").json()["Disks"]]

@@ -96,7 +96,7 @@ def test_scale_in_spares_protected_members(tmp_path: Path) -> None:
 
 def test_a_member_shut_down_from_inside_is_replaced(tmp_path: Path) -> None:
     async def body(engine: Engine) -> None:
-        engine.driver.on_guest_off = engine.runner.guest_went_off  # as cloud.py wires it
+        engine.driver.subscribe(engine.runner.on_guest_event)  # as cloud.py wires it
         group = engine.group(desired=1)
         (member,) = await in_service(engine, group, 1)
         await engine.driver.stop(member, StopMode.HARD, 0)  # the guest OS powered off by itself
@@ -118,7 +118,7 @@ def test_a_member_shut_down_from_inside_is_replaced(tmp_path: Path) -> None:
 
 def test_a_protected_member_shut_down_is_marked_but_kept(tmp_path: Path) -> None:
     async def body(engine: Engine) -> None:
-        engine.driver.on_guest_off = engine.runner.guest_went_off
+        engine.driver.subscribe(engine.runner.on_guest_event)
         group = engine.group(desired=1)
         (member,) = await in_service(engine, group, 1)
         with engine.store.write() as conn:

@@ -1,15 +1,23 @@
 """The hypervisor interface. `sim` (in-process guests) and `qemu` (real VMs) implement it and pass
-the same contract tests; the engine's runner is its only caller."""
+the same contract tests (tests/test_driver_contract.py); the engine's runner is its only caller.
+
+A driver declares what it can do in `capabilities` and tells the engine about power changes it did
+not start itself through one channel: `subscribe()` once, then every guest that goes off or comes up
+arrives there as a `GuestEvent`, exactly once per change."""
 
 from __future__ import annotations
 
+import abc
 import enum
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar
 
 from minicvm.domain.keys import fingerprint
+
+log = logging.getLogger(__name__)
 
 
 class PowerState(enum.Enum):
@@ -76,39 +84,109 @@ class GuestError(Exception):
     """A guest could not be booted or reached (becomes the operation's error message)."""
 
 
-class Driver(Protocol):
-    name: str
-    # Whether disks can be attached to / detached from a running guest.
+@dataclass(frozen=True)
+class Capabilities:
+    # Guests run outside the server process and keep running across its restart, so a guest found
+    # off at start-up really went off (sim guests live in the process: a restart is a host reboot).
+    guests_survive_restart: bool
+    # Disks can be attached to / detached from a running guest.
     hotplug_disks: bool
-    # Set by the engine: called whenever a guest goes off, including on its own (a crash, or a
-    # shutdown that outlived a SOFT stop's timeout), so the store can be told the truth.
-    on_guest_off: Callable[[str], None] | None
 
+
+class GuestEventKind(enum.Enum):
+    WENT_OFF = "went-off"  # the guest is off now, whoever asked for it (or nobody did)
+    CAME_UP = "came-up"  # a boot finished: the guest answers on its address
+
+
+@dataclass(frozen=True)
+class GuestEvent:
+    instance_id: str
+    kind: GuestEventKind
+    reason: str  # for people: what the driver saw (goes into the instance's log when nobody asked)
+
+
+GuestEventSink = Callable[[GuestEvent], None]
+
+
+class Driver(abc.ABC):
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self) -> None:
+        self._sink: GuestEventSink | None = None
+
+    # ---- the event channel --------------------------------------------------------------------
+
+    def subscribe(self, sink: GuestEventSink) -> None:
+        """Where guest events go from now on. One subscriber: the engine."""
+        if self._sink is not None:
+            raise RuntimeError(f"the {self.name} driver already has a subscriber")
+        self._sink = sink
+
+    def unsubscribe(self) -> None:
+        """No more events: the host going down is not the guests' doing."""
+        self._sink = None
+
+    def publish(self, instance_id: str, kind: GuestEventKind, reason: str) -> None:
+        """For the driver itself. A failing subscriber must not break the driver's own bookkeeping."""
+        if self._sink is None:
+            return
+        try:
+            self._sink(GuestEvent(instance_id, kind, reason))
+        except Exception:
+            log.exception("the subscriber failed on %s %s", kind.value, instance_id)
+
+    @abc.abstractmethod
+    async def sweep(self) -> None:
+        """The safety net behind the events, called every few seconds: publish any guest found off
+        that no event reported."""
+
+    # ---- disks ----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
     def disk_path(self, disk_id: str) -> Path: ...
 
-    async def create_disk(self, disk_id: str, size_gib: int) -> None: ...
+    @abc.abstractmethod
+    async def create_disk(self, disk_id: str, size_gib: int) -> None:
+        """Make an empty disk (idempotent: an existing disk is kept as it is)."""
 
-    async def delete_disk(self, disk_id: str) -> None: ...
+    @abc.abstractmethod
+    async def delete_disk(self, disk_id: str) -> None:
+        """Remove a disk and its data (idempotent)."""
 
+    @abc.abstractmethod
+    async def attach_disk(self, instance_id: str, disk: DiskSpec) -> None:
+        """From now on the guest has this disk: plugged in at once if it is running (hot-plug; raises
+        GuestError without `hotplug_disks`), or at its next boot, including a boot in progress."""
+
+    @abc.abstractmethod
+    async def detach_disk(self, instance_id: str, disk_id: str) -> None:
+        """From now on the guest does not have this disk (same rules as attach_disk)."""
+
+    # ---- power ----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
     async def start(self, spec: GuestSpec) -> None:
         """Power on and return once the guest answers on its address (raises GuestError). Disks are
-        grown to the sizes in the spec first, so a resize done while off shows at this boot."""
+        grown to the sizes in the spec first, so a resize done while off shows at this boot. Starting
+        a running guest does nothing (recovery may repeat a start)."""
 
+    @abc.abstractmethod
     async def stop(self, instance_id: str, mode: StopMode, timeout: float) -> bool:
         """SOFT: press the power button and wait up to `timeout`; returns False if the guest is still
         on. HARD: power off at once; always True."""
 
+    @abc.abstractmethod
     async def power_state(self, instance_id: str) -> PowerState: ...
 
-    async def apply_while_stopped(self, spec: GuestSpec, changes: StoppedChanges) -> None: ...
+    @abc.abstractmethod
+    async def apply_while_stopped(self, spec: GuestSpec, changes: StoppedChanges) -> None:
+        """Write the changes where the guest reads them at its next boot."""
 
-    async def attach_disk(self, instance_id: str, disk: DiskSpec) -> None:
-        """Hot-plug into a running guest; a powered-off guest simply boots with it next time."""
-
-    async def detach_disk(self, instance_id: str, disk_id: str) -> None:
-        """Hot-unplug from a running guest (no-op when off)."""
-
+    @abc.abstractmethod
     async def destroy(self, instance_id: str) -> None:
         """Power off if needed and forget the guest (disks are deleted separately)."""
 
-    async def close(self, keep_running: bool = False) -> None: ...
+    @abc.abstractmethod
+    async def close(self, keep_running: bool = False) -> None:
+        """The server is going down: guests go off (unless `keep_running` and they can outlive it)."""

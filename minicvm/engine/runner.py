@@ -29,7 +29,7 @@ from minicvm.domain.steps import (
     decode_steps,
     is_instance_step,
 )
-from minicvm.drivers.base import Driver, GuestError, GuestSpec, PowerState, StopMode
+from minicvm.drivers.base import Driver, GuestError, GuestEvent, GuestEventKind, GuestSpec, PowerState, StopMode
 from minicvm.engine import network, resource_steps
 from minicvm.engine.changes import apply_changes
 from minicvm.engine.events import Bus
@@ -42,7 +42,8 @@ from minicvm.timefmt import now
 log = logging.getLogger(__name__)
 
 PowerOffHook = Callable[[Any, str], Awaitable[None]]
-POWER_POLL_SECONDS = 1.0
+# Power changes arrive as driver events at once; this is only how often the driver's safety net looks.
+SAFETY_NET_SECONDS = 5.0
 
 
 class StepFailed(Exception):
@@ -127,7 +128,7 @@ class Runner:
         for inst in running:
             if await self.driver.power_state(inst.id) is PowerState.RUNNING:
                 continue
-            if getattr(self.driver, "guests_survive_restart", False) and inst.id not in shut_down_by_us:
+            if self.driver.capabilities.guests_survive_restart and inst.id not in shut_down_by_us:
                 self._record_unexpected_stop(inst, "the guest was found powered off when minicvm started")
             else:
                 # Our own orderly stop (or sim guests, which live in this process): a host reboot.
@@ -151,13 +152,20 @@ class Runner:
         self._marker().unlink(missing_ok=True)
         return ids
 
+    def on_guest_event(self, event: GuestEvent) -> None:
+        """The driver's one channel for power changes (subscribed once, when the cloud is wired)."""
+        if event.kind is GuestEventKind.WENT_OFF:
+            self.guest_went_off(event.instance_id, event.reason)
+
     async def watch_power(self) -> None:
-        """Drivers whose guests run outside this process report guests that went off by themselves."""
-        poll = getattr(self.driver, "poll_unexpected_stops", None)
-        while poll is not None:
-            await asyncio.sleep(POWER_POLL_SECONDS)
-            for instance_id in await poll():
-                self.guest_went_off(instance_id)
+        """Runs for the server's life: the driver's slow safety net for power changes whose events it
+        could have missed (what it finds arrives through on_guest_event like any other)."""
+        while True:
+            try:
+                await self.driver.sweep()
+            except Exception:
+                log.exception("the driver's power sweep failed")
+            await asyncio.sleep(SAFETY_NET_SECONDS)
 
     async def _reboot_after_host_restart(self, spec: GuestSpec) -> None:
         try:
@@ -165,14 +173,14 @@ class Runner:
         except GuestError as exc:
             log.warning("could not boot %s after restart: %s", spec.instance_id, exc)
 
-    def guest_went_off(self, instance_id: str) -> None:
+    def guest_went_off(self, instance_id: str, reason: str) -> None:
         """The driver saw a guest go off. If no operation of ours is doing that, the guest did it by
         itself: the instance is STOPPED from now on, with an entry in its log saying why."""
         with self.store.read() as conn:
             inst = INSTANCE.first(conn, id=instance_id)
         if inst is None or inst.state != lc.RUNNING or inst.latest_operation_state == lc.OPERATING:
             return
-        self._record_unexpected_stop(inst, "the guest OS powered off by itself")
+        self._record_unexpected_stop(inst, reason)
 
     def _record_unexpected_stop(self, inst: Any, why: str) -> None:
         with self.store.write() as conn:

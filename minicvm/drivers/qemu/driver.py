@@ -2,23 +2,46 @@
 the guest contract on the instance's own loopback address. SOFT stop is the ACPI power button (QMP
 `system_powerdown`), HARD is QMP `quit` then SIGKILL. Disks are raw sparse ext4 files under the data
 dir. VMs run in their own session, so they survive a minicvm restart and are re-adopted from their
-pid files and QMP sockets under <data-dir>/qemu/."""
+pid files and QMP sockets under <data-dir>/qemu/.
+
+Power changes are read from QEMU itself: every VM has a second QMP monitor that the driver keeps open,
+and its SHUTDOWN / STOP events (then the monitor closing as QEMU exits) are the "went off" events.
+sweep() is the slow safety net for a VM whose monitor could not be followed."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import shutil
-from collections.abc import Callable
+import time
 from pathlib import Path
 
 from minicvm.drivers import userdata
-from minicvm.drivers.base import DiskSpec, GuestError, GuestSpec, PowerState, StopMode, StoppedChanges
+from minicvm.drivers.base import (
+    Capabilities,
+    DiskSpec,
+    Driver,
+    GuestError,
+    GuestEventKind,
+    GuestSpec,
+    PowerState,
+    StopMode,
+    StoppedChanges,
+)
 from minicvm.drivers.qemu import agent_client, disks, qmp
 from minicvm.drivers.qemu.accel import detect_accel
 from minicvm.drivers.qemu.image import GuestImage, ImageError, default_image_dir, ensure_image
 from minicvm.drivers.qemu.machine import Drive, Machine, QemuMissing, command, qemu_binary
-from minicvm.drivers.qemu.process import Vm, adopt, log_tail, qmp_socket_path, remove_socket_dir, spawn
+from minicvm.drivers.qemu.process import (
+    Vm,
+    adopt,
+    event_socket_path,
+    log_tail,
+    qmp_socket_path,
+    remove_socket_dir,
+    spawn,
+)
 from minicvm.drivers.qemu.resources import MemoryBudget, footprint_mib, guest_memory_mib, guest_vcpus
 
 # ext4 needs room for its metadata and journal: a scaled-down GiB is never smaller than this.
@@ -26,20 +49,39 @@ MIN_BYTES_PER_GIB = 16 << 20
 CLOSE_SOFT_SECONDS = 2.0
 PROBE_INTERVAL = 0.05  # seconds between boot probes of the guest agent
 MAX_PROBES = 8  # in flight at once
+EVENTS_CONNECT_SECONDS = 10.0  # QEMU makes its monitor sockets within moments of starting
+EXIT_GRACE_SECONDS = 2.0  # QEMU exits right after its SHUTDOWN event
+# Run states in which a VM that stopped runs nothing any more: it is as good as off.
+DEAD_STATUSES = frozenset({"shutdown", "guest-panicked", "internal-error", "io-error"})
+HARD_STOP_REASON = "the host pulled the plug (hard stop)"
+EXITED_REASON = "QEMU exited without the guest shutting down (killed or crashed)"
+
+log = logging.getLogger(__name__)
 
 
-class QemuDriver:
+def shutdown_reason(data: dict[str, object]) -> str:
+    """What a QMP SHUTDOWN event's reason means, for the instance's log."""
+    reason = data.get("reason")
+    return {
+        "guest-shutdown": "the guest OS powered off",
+        "guest-reset": "the guest OS reset itself (a crash or a reboot; a reset powers the VM off here)",
+        "guest-panic": "the guest OS panicked",
+        "host-qmp-quit": HARD_STOP_REASON,
+        "host-signal": "QEMU was told to quit by a signal",
+    }.get(str(reason), f"QEMU shut the VM down ({reason})")
+
+
+class QemuDriver(Driver):
     name = "qemu"
-    # The runner's recovery reads this: a guest found off after a restart really did power off.
-    guests_survive_restart = True
     # No PCIe hot-plug here: CBS refuses to attach/detach disks of a running qemu guest.
-    hotplug_disks = False
+    capabilities = Capabilities(guests_survive_restart=True, hotplug_disks=False)
 
     def __init__(self, data_dir: Path, *, image_dir: Path | None = None, accel: str = "auto",
                  bytes_per_gib: int = 1 << 30, memory_budget_mib: int | None = None,
                  boot_timeout: float = 120.0) -> None:
         if bytes_per_gib < MIN_BYTES_PER_GIB:
             raise ValueError(f"bytes_per_gib must be at least {MIN_BYTES_PER_GIB} for ext4 disks")
+        super().__init__()
         self.data_dir = data_dir
         self.disks_dir = data_dir / "disks"
         self.disks_dir.mkdir(parents=True, exist_ok=True)
@@ -55,8 +97,7 @@ class QemuDriver:
         self._prepare_lock = asyncio.Lock()
         self._start_locks: dict[str, asyncio.Lock] = {}
         self._reserved: dict[str, int] = {}  # memory promised to guests that are being started
-        self._died: list[str] = []  # guests found powered off without minicvm asking
-        self.on_guest_off: Callable[[str], None] | None = None
+        self._watchers: dict[str, asyncio.Task[None]] = {}  # instance id → the task following its events
 
     # ---- disks ------------------------------------------------------------------------------
 
@@ -112,8 +153,9 @@ class QemuDriver:
             if vm is not None:
                 if vm.alive():
                     await self._wait_for_guest(vm, spec)  # already on: starting is idempotent
+                    self._announce(vm)
                     return
-                self._forget(vm)
+                self._forget(vm, vm.off_reason or EXITED_REASON)
             if not _is_loopback(spec.host):
                 raise GuestError(f"guest address {spec.host} is not a loopback address (127.0.0.0/8)")
             image, accel = await self.prepare()
@@ -132,6 +174,12 @@ class QemuDriver:
             except BaseException:
                 await self._hard_stop(vm)
                 raise
+            self._announce(vm)
+
+    def _announce(self, vm: Vm) -> None:
+        if not vm.announced:
+            vm.announced = True
+            self.publish(vm.instance_id, GuestEventKind.CAME_UP, "the guest booted")
 
     async def _launch(self, spec: GuestSpec, image: GuestImage, accel: str, memory_mib: int) -> Vm:
         state_dir = self.state_root / spec.instance_id
@@ -146,12 +194,15 @@ class QemuDriver:
             (state_dir / "user-data").write_text(text)
             fw_cfg.append(("opt/minicvm/user-data", state_dir / "user-data"))
         socket = qmp_socket_path(self.state_root, spec.instance_id)
+        events = event_socket_path(self.state_root, spec.instance_id)
         socket.parent.mkdir(parents=True, exist_ok=True)
         socket.unlink(missing_ok=True)
+        events.unlink(missing_ok=True)
         machine = Machine(
             name=spec.instance_id, vcpus=guest_vcpus(spec.cpu), memory_mib=memory_mib,
             drives=tuple(Drive(self.disk_path(d.disk_id), d.disk_id) for d in spec.disks),
-            forward=(spec.host, spec.port), qmp_socket=socket, console_log=state_dir / "console.log",
+            forward=(spec.host, spec.port), qmp_socket=socket, event_socket=events,
+            console_log=state_dir / "console.log",
             fw_cfg=tuple(fw_cfg),
         )
         try:
@@ -159,9 +210,11 @@ class QemuDriver:
         except OSError as exc:
             raise GuestError(f"could not start QEMU for {spec.instance_id}: {exc}") from None
         vm = Vm(instance_id=spec.instance_id, pid=popen.pid, qmp_socket=socket, state_dir=state_dir,
-                footprint_mib=footprint_mib(memory_mib), host=spec.host, port=spec.port, popen=popen)
+                footprint_mib=footprint_mib(memory_mib), host=spec.host, port=spec.port, popen=popen,
+                event_socket=events)
         vm.save()
         self.vms[spec.instance_id] = vm
+        self._follow(vm)
         return vm
 
     async def _wait_for_guest(self, vm: Vm, spec: GuestSpec) -> None:
@@ -208,7 +261,7 @@ class QemuDriver:
         vm = self.vms.get(instance_id)
         if vm is None or not vm.alive():
             if vm is not None:
-                self._forget(vm)
+                self._forget(vm, vm.off_reason or EXITED_REASON)
             return True
         if mode is StopMode.HARD:
             await self._hard_stop(vm)
@@ -218,11 +271,11 @@ class QemuDriver:
         except qmp.QmpError:
             pass  # the monitor is gone or stuck: the wait below tells whether the guest is off
         if await vm.wait_exit(timeout):
-            self._forget(vm)
+            self._forget(vm, vm.off_reason or "the guest OS shut down after the power button was pressed")
             return True
         return False
 
-    async def _hard_stop(self, vm: Vm) -> None:
+    async def _hard_stop(self, vm: Vm, reason: str = HARD_STOP_REASON) -> None:
         try:
             await qmp.execute(vm.qmp_socket, "quit", timeout=1.0)
         except qmp.QmpError:
@@ -230,33 +283,90 @@ class QemuDriver:
         if not await vm.wait_exit(1.0):
             vm.kill()
             await vm.wait_exit(5.0)
-        self._forget(vm)
+        self._forget(vm, reason)
 
-    def _forget(self, vm: Vm, unexpected: bool = False) -> None:
+    def _forget(self, vm: Vm, reason: str) -> None:
+        """The VM is off: tidy up after it and, the first time only, say so on the event channel."""
         if vm.popen is not None:
             vm.popen.poll()
         vm.remove_runtime_files()
         if self.vms.get(vm.instance_id) is vm:
             del self.vms[vm.instance_id]
-            if unexpected:
-                self._died.append(vm.instance_id)
+            if vm.announced:
+                self.publish(vm.instance_id, GuestEventKind.WENT_OFF, reason)
 
     async def power_state(self, instance_id: str) -> PowerState:
         vm = self.vms.get(instance_id)
         if vm is not None and vm.alive():
             return PowerState.RUNNING
         if vm is not None:
-            self._forget(vm, unexpected=True)  # it powered off by itself (or died): tidy up after it
+            self._forget(vm, vm.off_reason or EXITED_REASON)  # it went off unasked: tidy up after it
         return PowerState.OFF
 
-    async def poll_unexpected_stops(self) -> list[str]:
-        """Instances whose guest powered off or died without being asked to (since the last call).
-        Cheap (a /proc read per VM): the engine can call it every second or so."""
+    # ---- power events -----------------------------------------------------------------------
+
+    def _follow(self, vm: Vm) -> None:
+        """Follow the VM's event monitor in the background (once per VM)."""
+        if vm.event_socket is None or vm.instance_id in self._watchers:
+            return
+        task = asyncio.get_running_loop().create_task(self._follow_events(vm))
+        self._watchers[vm.instance_id] = task
+
+        def done(_: asyncio.Task[None], instance_id: str = vm.instance_id) -> None:
+            if self._watchers.get(instance_id) is task:
+                del self._watchers[instance_id]
+
+        task.add_done_callback(done)
+
+    async def _follow_events(self, vm: Vm) -> None:
+        monitor = await self._connect_events(vm)
+        if monitor is not None:
+            try:
+                while True:
+                    event = await monitor.event()
+                    data = event.get("data") or {}
+                    if event.get("event") == "SHUTDOWN":
+                        vm.off_reason = shutdown_reason(data)
+                    elif event.get("event") == "STOP":
+                        await self._stopped(vm, monitor)
+            except qmp.QmpError:
+                pass  # QEMU closed the monitor: it is exiting (or the socket broke; the sweep follows up)
+            finally:
+                monitor.close()
+        if await vm.wait_exit(EXIT_GRACE_SECONDS):
+            self._forget(vm, vm.off_reason or EXITED_REASON)
+
+    async def _connect_events(self, vm: Vm) -> qmp.Qmp | None:
+        assert vm.event_socket is not None
+        deadline = time.monotonic() + EVENTS_CONNECT_SECONDS
+        while vm.alive():
+            try:
+                return await qmp.Qmp.connect(vm.event_socket)
+            except qmp.QmpError:
+                if time.monotonic() >= deadline:
+                    log.warning("cannot follow the events of %s's VM; only the sweep watches it", vm.instance_id)
+                    return None
+                await asyncio.sleep(0.05)
+        return None
+
+    async def _stopped(self, vm: Vm, monitor: qmp.Qmp) -> None:
+        """QEMU paused the VM. A pause it can never resume from (a panic, a disk error) is off."""
+        try:
+            status = str((await monitor.execute("query-status")).get("status"))
+        except qmp.QmpError:
+            return  # it is exiting: the monitor closing tells
+        if status in DEAD_STATUSES:
+            vm.off_reason = vm.off_reason or f"QEMU stopped the VM ({status}); it was powered off"
+            await self._hard_stop(vm, vm.off_reason)
+
+    async def sweep(self) -> None:
+        """The safety net (a /proc read per VM): VMs that went off without an event, and VMs whose
+        monitor nobody follows yet (those adopted from the previous server, or whose socket broke)."""
         for vm in list(self.vms.values()):
             if not vm.alive():
-                self._forget(vm, unexpected=True)
-        died, self._died = self._died, []
-        return died
+                self._forget(vm, vm.off_reason or EXITED_REASON)
+            else:
+                self._follow(vm)
 
     # ---- changes while stopped --------------------------------------------------------------
 
@@ -276,21 +386,39 @@ class QemuDriver:
 
     # ---- lifecycle of the driver ------------------------------------------------------------
 
+    # Without hot-plug a disk change needs the guest off, and stays off until the change is recorded:
+    # both take the start lock, so a boot that began first (with the old disk set on its command
+    # line) is waited for and the change refused, never silently lost.
     async def attach_disk(self, instance_id: str, disk: DiskSpec) -> None:
-        # Only called for a powered-off guest (hotplug_disks is False): it boots with the disk next time.
-        await self.create_disk(disk.disk_id, disk.size_gib)
+        async with self._start_locks.setdefault(instance_id, asyncio.Lock()):
+            self._refuse_hotplug(instance_id)
+            await self.create_disk(disk.disk_id, disk.size_gib)
 
     async def detach_disk(self, instance_id: str, disk_id: str) -> None:
-        """Nothing to do for a powered-off guest: the next boot's command line leaves the disk out."""
+        async with self._start_locks.setdefault(instance_id, asyncio.Lock()):
+            self._refuse_hotplug(instance_id)
+
+    def _refuse_hotplug(self, instance_id: str) -> None:
+        vm = self.vms.get(instance_id)
+        if vm is not None and vm.alive():
+            raise GuestError(f"{instance_id} is running and the qemu driver cannot hot-plug disks; "
+                             "stop it and try again")
 
     async def destroy(self, instance_id: str) -> None:
-        await self.stop(instance_id, StopMode.HARD, 0)
+        vm = self.vms.get(instance_id)
+        if vm is not None:
+            await self._hard_stop(vm, "the instance was destroyed")
         shutil.rmtree(self.state_root / instance_id, ignore_errors=True)
         qmp_socket_path(self.state_root, instance_id).unlink(missing_ok=True)
         remove_socket_dir(self.state_root)
         self._start_locks.pop(instance_id, None)
 
     async def close(self, keep_running: bool = False) -> None:
+        self.unsubscribe()  # the host going down is not the guests' doing
+        watchers = list(self._watchers.values())
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
         if keep_running:
             self.vms.clear()  # they keep running; the next driver adopts them
             return

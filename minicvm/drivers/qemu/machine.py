@@ -57,6 +57,7 @@ class Machine:
     drives: tuple[Drive, ...] = ()
     forward: tuple[str, int] | None = None  # (loopback host, port) → guest port 80
     qmp_socket: Path | None = None
+    event_socket: Path | None = None  # a second QMP monitor, held open by the driver to read events
     console_log: Path | None = None  # None: the serial console goes to stdout
     fw_cfg: tuple[tuple[str, Path], ...] = ()  # (opt/... name, file)
     kernel_args: tuple[str, ...] = field(default=())
@@ -82,6 +83,10 @@ def command(image: GuestImage, accel: str, machine: Machine, qemu: str | None = 
         args += ["-serial", "stdio"]
     if machine.qmp_socket is not None:
         args += ["-qmp", f"unix:{machine.qmp_socket},server=on,wait=off"]
+    if machine.event_socket is not None:
+        # A monitor serves one client at a time: events get their own, so commands never wait on it.
+        args += ["-chardev", f"socket,id=events,path={machine.event_socket},server=on,wait=off",
+                 "-mon", "chardev=events,mode=control"]
     for name, path in machine.fw_cfg:
         args += ["-fw_cfg", f"name={name},file={path}"]
     for index, drive in enumerate(machine.drives):

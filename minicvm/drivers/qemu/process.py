@@ -27,6 +27,11 @@ class Vm:
     host: str
     port: int
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)  # None once adopted
+    event_socket: Path | None = None  # None for VMs started before QEMU had an event monitor
+    # Whether its "came up" went out (the driver's events pair up: no "went off" without it).
+    announced: bool = field(default=False, compare=False)
+    # What QEMU said when it went off (the SHUTDOWN event's reason, or the status that stopped it).
+    off_reason: str | None = field(default=None, compare=False)
 
     @property
     def pid_file(self) -> Path:
@@ -39,7 +44,8 @@ class Vm:
 
     def save(self) -> None:
         record = {"instance_id": self.instance_id, "pid": self.pid, "qmp_socket": str(self.qmp_socket),
-                  "footprint_mib": self.footprint_mib, "host": self.host, "port": self.port}
+                  "footprint_mib": self.footprint_mib, "host": self.host, "port": self.port,
+                  "event_socket": str(self.event_socket) if self.event_socket else None}
         tmp = self.pid_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(record))
         tmp.replace(self.pid_file)
@@ -61,8 +67,9 @@ class Vm:
         return True
 
     def remove_runtime_files(self) -> None:
-        for path in (self.qmp_socket, self.pid_file):
-            path.unlink(missing_ok=True)
+        for path in (self.qmp_socket, self.event_socket, self.pid_file):
+            if path is not None:
+                path.unlink(missing_ok=True)
 
 
 def _pid_is_qemu(pid: int, qmp_socket: Path) -> bool:
@@ -79,7 +86,7 @@ def _pid_is_qemu(pid: int, qmp_socket: Path) -> bool:
 def socket_dir(state_root: Path) -> Path:
     """Where QMP sockets go: under the data dir when its path is short enough for a unix socket,
     else a per-data-dir directory in /tmp (the same one every time, so re-adoption finds it)."""
-    probe = state_root.resolve() / "ins-xxxxxxxx" / "qmp.sock"
+    probe = state_root.resolve() / "ins-xxxxxxxx" / "events.sock"  # the longer of the two names
     if len(str(probe)) <= SOCKET_PATH_MAX:
         return state_root.resolve()
     digest = hashlib.sha256(str(state_root.resolve()).encode()).hexdigest()[:12]
@@ -91,6 +98,13 @@ def qmp_socket_path(state_root: Path, instance_id: str) -> Path:
     if base == state_root.resolve():
         return base / instance_id / "qmp.sock"
     return base / f"{instance_id}.sock"
+
+
+def event_socket_path(state_root: Path, instance_id: str) -> Path:
+    base = socket_dir(state_root)
+    if base == state_root.resolve():
+        return base / instance_id / "events.sock"
+    return base / f"{instance_id}-events.sock"
 
 
 def remove_socket_dir(state_root: Path) -> None:
@@ -118,7 +132,9 @@ def adopt(state_root: Path) -> dict[str, Vm]:
             record = json.loads(pid_file.read_text())
             vm = Vm(instance_id=record["instance_id"], pid=int(record["pid"]), qmp_socket=Path(record["qmp_socket"]),
                     state_dir=pid_file.parent, footprint_mib=int(record["footprint_mib"]), host=record["host"],
-                    port=int(record["port"]))
+                    port=int(record["port"]),
+                    event_socket=Path(record["event_socket"]) if record.get("event_socket") else None,
+                    announced=True)
         except (OSError, ValueError, KeyError):
             pid_file.unlink(missing_ok=True)
             continue

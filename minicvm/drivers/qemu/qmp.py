@@ -1,5 +1,6 @@
-"""A small QMP client: one short-lived connection per command over the VM's unix socket. Holding no
-connection between commands keeps re-adoption after a minicvm restart trivial."""
+"""A small QMP client. Commands take one short-lived connection each over the VM's command socket:
+holding none between commands keeps re-adoption after a minicvm restart trivial. Events (SHUTDOWN,
+STOP, ...) are read from a second monitor, on its own socket, that the driver keeps open per VM."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class Qmp:
             raise
         return qmp
 
-    async def _message(self, timeout: float) -> dict[str, Any]:
+    async def _message(self, timeout: float | None) -> dict[str, Any]:
         try:
             line = await asyncio.wait_for(self.reader.readline(), timeout)
         except (OSError, TimeoutError) as exc:
@@ -67,6 +68,14 @@ class Qmp:
                 raise QmpError(f"{command}: {error.get('class')}: {error.get('desc')}")
             if "return" in message:
                 return message["return"]
+
+    async def event(self) -> dict[str, Any]:
+        """The next asynchronous event, however long it takes; QmpError once QEMU closes the monitor
+        (it does when it exits)."""
+        while True:
+            message = await self._message(None)
+            if "event" in message:
+                return message
 
     def close(self) -> None:
         self.writer.close()

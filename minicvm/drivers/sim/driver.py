@@ -6,62 +6,100 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from minicvm.drivers.base import DiskSpec, GuestError, GuestSpec, PowerState, StopMode, StoppedChanges
+from minicvm.drivers.base import (
+    Capabilities,
+    DiskSpec,
+    Driver,
+    GuestError,
+    GuestEventKind,
+    GuestSpec,
+    PowerState,
+    StopMode,
+    StoppedChanges,
+)
 from minicvm.drivers.sim.guest import Guest
 
 
-class SimDriver:
+class SimDriver(Driver):
     name = "sim"
-    hotplug_disks = True
+    capabilities = Capabilities(guests_survive_restart=False, hotplug_disks=True)
 
     def __init__(self, data_dir: Path, boot_seconds: float, shutdown_seconds: float,
                  bytes_per_gib: int = 1 << 30) -> None:
+        super().__init__()
         self.disks_dir = data_dir / "disks"
         self.disks_dir.mkdir(parents=True, exist_ok=True)
         self.boot_seconds = boot_seconds
         self.shutdown_seconds = shutdown_seconds
         self.bytes_per_gib = bytes_per_gib
         self.guests: dict[str, Guest] = {}
-        self.on_guest_off: Callable[[str], None] | None = None
+        # The disks of each boot in progress. Attach and detach change this set at once, in the order
+        # they are called, and the guest gets the set as it is when the boot finishes: a disk detached
+        # during the boot is not in the guest, a disk attached during it is.
+        self._boot_disks: dict[str, dict[str, DiskSpec]] = {}
+        self._boot_done: dict[str, asyncio.Event] = {}
 
     def disk_path(self, disk_id: str) -> Path:
         return self.disks_dir / disk_id
 
+    def _make_disk(self, disk_id: str) -> Path:
+        path = self.disk_path(disk_id)
+        (path / "data").mkdir(parents=True, exist_ok=True)
+        return path
+
     async def create_disk(self, disk_id: str, size_gib: int) -> None:
-        (self.disk_path(disk_id) / "data").mkdir(parents=True, exist_ok=True)
+        self._make_disk(disk_id)
 
     async def delete_disk(self, disk_id: str) -> None:
         shutil.rmtree(self.disk_path(disk_id), ignore_errors=True)
 
-    async def start(self, spec: GuestSpec) -> None:
-        current = self.guests.get(spec.instance_id)
-        if current is not None and not current.off.is_set():
-            return  # already on: starting is idempotent so recovery can repeat it
-        for disk in spec.disks:
-            await self.create_disk(disk.disk_id, disk.size_gib)
-        if self.boot_seconds > 0:  # with no boot time the whole start happens in one go, without yielding
-            await asyncio.sleep(self.boot_seconds)
-        guest = Guest(spec, {d.disk_id: self.disk_path(d.disk_id) for d in spec.disks}, self.bytes_per_gib,
-                      on_off=self._guest_off)
-        try:
-            await guest.listen()
-        except OSError as exc:
-            raise GuestError(f"the guest could not listen on {spec.host}:{spec.port}: {exc.strerror}") from None
-        self.guests[spec.instance_id] = guest
+    def _running(self, instance_id: str) -> Guest | None:
+        guest = self.guests.get(instance_id)
+        return guest if guest is not None and not guest.off.is_set() else None
 
-    def _guest_off(self, instance_id: str) -> None:
-        if self.on_guest_off is not None:
-            self.on_guest_off(instance_id)
+    async def start(self, spec: GuestSpec) -> None:
+        instance_id = spec.instance_id
+        if self._running(instance_id) is not None:
+            return  # already on: starting is idempotent so recovery can repeat it
+        if instance_id in self._boot_done:
+            await self._boot_done[instance_id].wait()  # someone else is booting it: that boot is ours too
+            if self._running(instance_id) is None:
+                raise GuestError(f"the boot of {instance_id} that was in progress failed")
+            return
+        # Nothing above yielded: the disk set is taken in the same moment the caller read it.
+        disks = self._boot_disks[instance_id] = {d.disk_id: d for d in spec.disks}
+        done = self._boot_done[instance_id] = asyncio.Event()
+        try:
+            if self.boot_seconds > 0:  # with no boot time the whole start happens in one go, without yielding
+                await asyncio.sleep(self.boot_seconds)
+            booted = replace(spec, disks=tuple(disks.values()))
+            guest = Guest(booted, {d: self._make_disk(d) for d in disks}, self.bytes_per_gib, on_off=self._guest_off)
+            try:
+                await guest.listen()
+            except OSError as exc:
+                raise GuestError(f"the guest could not listen on {spec.host}:{spec.port}: {exc.strerror}") from None
+            self.guests[instance_id] = guest
+        finally:
+            del self._boot_disks[instance_id]
+            del self._boot_done[instance_id]
+            done.set()
+        self.publish(instance_id, GuestEventKind.CAME_UP, "the guest booted")
+
+    def _guest_off(self, instance_id: str, reason: str) -> None:
+        self.publish(instance_id, GuestEventKind.WENT_OFF, reason)
+
+    async def sweep(self) -> None:
+        """Nothing to look for: a sim guest only goes off through Guest.power_off, which always reports."""
 
     async def stop(self, instance_id: str, mode: StopMode, timeout: float) -> bool:
-        guest = self.guests.get(instance_id)
-        if guest is None or guest.off.is_set():
+        guest = self._running(instance_id)
+        if guest is None:
             return True
         if mode is StopMode.HARD:
-            guest.power_off()
+            guest.power_off("the host pulled the plug (hard stop)")
             return True
         guest.press_power_button(self.shutdown_seconds)
         if guest.off.is_set():
@@ -73,8 +111,7 @@ class SimDriver:
         return True
 
     async def power_state(self, instance_id: str) -> PowerState:
-        guest = self.guests.get(instance_id)
-        return PowerState.RUNNING if guest is not None and not guest.off.is_set() else PowerState.OFF
+        return PowerState.RUNNING if self._running(instance_id) is not None else PowerState.OFF
 
     async def apply_while_stopped(self, spec: GuestSpec, changes: StoppedChanges) -> None:
         # Like writing into the guest's filesystem: the guest reads this at its next boot.
@@ -90,26 +127,31 @@ class SimDriver:
         tmp.write_text(json.dumps(config))
         tmp.replace(path)
 
+    # Neither method yields: the guest's disks change in the same moment as the caller's record of them.
     async def attach_disk(self, instance_id: str, disk: DiskSpec) -> None:
-        guest = self.guests.get(instance_id)
-        await self.create_disk(disk.disk_id, disk.size_gib)
-        if guest is not None and not guest.off.is_set():
-            guest.plug(disk, self.disk_path(disk.disk_id))
+        root = self._make_disk(disk.disk_id)
+        booting = self._boot_disks.get(instance_id)
+        if booting is not None:
+            booting[disk.disk_id] = disk
+        elif (guest := self._running(instance_id)) is not None:
+            guest.plug(disk, root)
 
     async def detach_disk(self, instance_id: str, disk_id: str) -> None:
-        guest = self.guests.get(instance_id)
-        if guest is not None:
+        booting = self._boot_disks.get(instance_id)
+        if booting is not None:
+            booting.pop(disk_id, None)
+        elif (guest := self._running(instance_id)) is not None:
             guest.unplug(disk_id)
 
     async def destroy(self, instance_id: str) -> None:
         guest = self.guests.pop(instance_id, None)
         if guest is not None:
-            guest.power_off()
+            guest.power_off("the instance was destroyed")
         # Tearing down takes a moment on a real host too; it keeps TERMINATING observable.
         await asyncio.sleep(self.shutdown_seconds)
 
     async def close(self, keep_running: bool = False) -> None:
-        self.on_guest_off = None  # the host going down is not the guests' doing
+        self.unsubscribe()  # the host going down is not the guests' doing
         for guest in self.guests.values():
-            guest.power_off()
+            guest.power_off("the host shut down")
         self.guests.clear()

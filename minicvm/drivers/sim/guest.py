@@ -130,7 +130,7 @@ def read_guest_config(system_disk_root: Path) -> dict[str, Any]:
 
 class Guest:
     def __init__(self, spec: GuestSpec, disk_roots: dict[str, Path], bytes_per_gib: int,
-                 on_off: Callable[[str], None] | None = None) -> None:
+                 on_off: Callable[[str, str], None] | None = None) -> None:
         self.spec = spec
         self.on_off = on_off
         self.bytes_per_gib = bytes_per_gib
@@ -185,23 +185,25 @@ class Guest:
             sock.close()
             raise
 
-    def power_off(self) -> None:
-        """Pull the plug: the listener and every open connection go at once, memory is lost."""
+    def power_off(self, reason: str = "the power was cut") -> None:
+        """Pull the plug: the listener and every open connection go at once, memory is lost. The
+        driver hears of it once, with the reason."""
         self._cut_network()
         self.memory.clear()
         if not self.off.is_set():
             self.off.set()
             if self.on_off is not None:
-                self.on_off(self.spec.instance_id)
+                self.on_off(self.spec.instance_id, reason)
 
     def press_power_button(self, shutdown_seconds: float) -> None:
         if self.ignore_power_button or self.shutting_down or self.off.is_set():
             return
         self.shutting_down = True
+        reason = "the guest OS shut down after the power button was pressed"
         if shutdown_seconds > 0:
-            asyncio.get_running_loop().call_later(shutdown_seconds, self.power_off)
+            asyncio.get_running_loop().call_later(shutdown_seconds, self.power_off, reason)
         else:
-            self.power_off()
+            self.power_off(reason)
 
     def control(self, what: str) -> tuple[int, bytes, str]:
         """Test hooks of the guest contract: make a running guest fail the way real ones do."""
@@ -211,7 +213,7 @@ class Guest:
             self.failing_health = False
         elif what == "poweroff":
             # `poweroff` typed inside the guest: it goes down by itself, no operation of minicvm's.
-            asyncio.get_running_loop().call_soon(self.power_off)
+            asyncio.get_running_loop().call_soon(self.power_off, "the guest OS powered off by itself")
         elif what == "unreachable":
             # The network is gone but the OS runs on: nothing answers, the instance stays RUNNING.
             asyncio.get_running_loop().call_soon(self._cut_network)

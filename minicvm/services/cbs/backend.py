@@ -99,7 +99,7 @@ class DiskBackend:
         inst = ops.check_batch(conn, account_id=self.scope.account_id, region=self.scope.region, action=action,
                                instance_ids=[instance_id])[instance_id]
         driver = self.cloud.driver
-        if inst.state != lc.STOPPED and not driver.hotplug_disks:
+        if inst.state != lc.STOPPED and not driver.capabilities.hotplug_disks:
             raise ApiError("UnsupportedOperation.InstanceNotStopped",
                            f"{instance_id} must be shut down first: the {driver.name} driver cannot hot-plug disks.")
         return inst

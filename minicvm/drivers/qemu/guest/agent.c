@@ -5,6 +5,7 @@
  *   GET /healthz           200 while up, 503 once the power button was pressed
  *   PUT|GET|DELETE /disk/<key>[?disk=<disk-id>]   files on an ext4 disk (507 when it is full)
  *   PUT|GET|DELETE /mem/<key>                     files on tmpfs (lost at power-off)
+ *   POST /control/poweroff  the test hook: the OS powers itself off, as `poweroff` typed inside it
  *
  * One process per connection (fork): every piece of state lives in the filesystem, so the
  * children share it without locks, and a slow client never blocks the health checks.
@@ -357,6 +358,14 @@ static void serve_connection(void) {
         } else if (!strcmp(target, "/") && (head_only || !strcmp(method, "GET"))) {
             drain(length);
             describe(head_only, close_after);
+        } else if (!strcmp(target, "/control/poweroff") && !strcmp(method, "POST")) {
+            /* The same clean shutdown as the power button's, but nobody pressed it: the host sees a
+             * guest that went off by itself. Answered first; the connection closes with the OS. */
+            drain(length);
+            respond_text(204, "", 1);
+            shutdown(conn, SHUT_WR);
+            execl("/bin/sh", "sh", POWER_OFF_SCRIPT, (char *)NULL);
+            _exit(1);
         } else {
             key_value(method, target, query, length, close_after);
         }

@@ -8,6 +8,7 @@
 #define DISKS_ROOT "/mnt/disks"
 #define MEM_DIR "/run/mem"
 #define SHUTDOWN_FLAG "/run/shutting-down"
+#define POWER_OFF_SCRIPT "/etc/acpi/PWRF/00000080" /* guest/power-button */
 #define MAX_HEAD 65536
 #define MAX_BODY (16L << 20) /* same limit as the sim guest */
 #define MAX_DISKS 32
