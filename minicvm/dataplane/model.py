@@ -88,7 +88,7 @@ class Route:
     domain: str
     url: str
     scheduler: str
-    health: HealthCheckConfig
+    health: HealthCheckConfig | None  # None: no check configured (as on L4 listeners)
     backends: tuple[Backend, ...]
 
 

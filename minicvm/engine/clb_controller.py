@@ -50,8 +50,8 @@ def drain_seconds_of(tags: list[dict[str, str]], default: float) -> float:
 
 
 # Asked before every planned power-off: a prepared statement (see store/prepared.py).
-BALANCERS_OF = Prepared(lambda: sa.select(load_balancers.c.id, load_balancers.c.tags).where(load_balancers.c.id.in_(
-    sa.select(lb_targets.c.lb_id).where(lb_targets.c.instance_id == sa.bindparam("instance_id")))))
+BALANCERS_OF: Prepared[Any] = Prepared(lambda: sa.select(load_balancers.c.id, load_balancers.c.tags).where(
+    load_balancers.c.id.in_(sa.select(lb_targets.c.lb_id).where(lb_targets.c.instance_id == sa.bindparam("instance_id")))))
 
 
 class ClbController:

@@ -11,10 +11,11 @@ from minicvm.store.prepared import Prepared
 from minicvm.store.tables import disks
 
 # Read before every boot: a prepared statement (see store/prepared.py).
-GUEST_DISKS = Prepared(lambda: sa.select(disks.c.id, disks.c.size, disks.c.usage)
-                       .where(disks.c.instance_id == sa.bindparam("id"),
-                              disks.c.state.in_([sa.literal(s) for s in ("ATTACHED", "EXPANDING", "DETACHING")]))
-                       .order_by(disks.c.usage.desc(), disks.c.seq))
+GUEST_DISKS: Prepared[Any] = Prepared(
+    lambda: sa.select(disks.c.id, disks.c.size, disks.c.usage)
+    .where(disks.c.instance_id == sa.bindparam("id"),
+           disks.c.state.in_([sa.literal(s) for s in ("ATTACHED", "EXPANDING", "DETACHING")]))
+    .order_by(disks.c.usage.desc(), disks.c.seq))
 
 
 def build_spec(conn: sa.Connection, inst: Any) -> GuestSpec:

@@ -93,6 +93,7 @@ def insert_instances(conn: sa.Connection, guests: GuestAddresses, account_id: in
             security_group_ids=plan.security_group_ids, tags=plan.tags,
             disable_api_termination=plan.disable_api_termination, guest_host="", guest_port=0, created_time=ts,
         ))
+        assert result.inserted_primary_key is not None
         seq = result.inserted_primary_key[0]
         conn.execute(instances.update().where(instances.c.seq == seq).values(
             guest_host=guests.host(seq), guest_port=guests.port))

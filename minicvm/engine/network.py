@@ -28,7 +28,7 @@ def ensure_default_vpc(conn: sa.Connection, account_id: int, region: str) -> str
         sa.select(vpcs.c.id).where(vpcs.c.account_id == account_id, vpcs.c.region == region, vpcs.c.is_default)
     ).first()
     if row:
-        return row.id
+        return str(row.id)
     vpc_id = ids.new_id("vpc")
     ts = now()
     conn.execute(vpcs.insert().values(id=vpc_id, account_id=account_id, region=region, name="Default-VPC",
@@ -101,7 +101,7 @@ def assign_wan_ip(conn: sa.Connection, instance_id: str) -> str | None:
         return None
     have = conn.execute(sa.select(addresses.c.ip).where(addresses.c.instance_id == instance_id)).first()
     if have:
-        return have.ip
+        return str(have.ip)
     ip = free_public_ip(conn)
     conn.execute(addresses.insert().values(
         id=ids.new_id("eip"), account_id=inst.account_id, region=inst.region, ip=ip, address_type="WanIP",

@@ -25,15 +25,15 @@ class Accepted:
     operation_ids: list[str]
 
 
-INSERT_OPERATION = Prepared(lambda: operations.insert().values(
+INSERT_OPERATION: Prepared[Any] = Prepared(lambda: operations.insert().values(
     {name: sa.bindparam(name) for name in ("id", "request_id", "account_id", "resource_id", "action", "steps", "step",
                                            "params", "state", "created_time", "updated_time")}))
 
-OWNED_INSTANCES = Prepared(lambda ids: sa.select(instances).where(
+OWNED_INSTANCES: Prepared[Any] = Prepared(lambda ids: sa.select(instances).where(
     instances.c.account_id == sa.bindparam("account_id"), instances.c.id.in_(each("ids", ids))), lists=("ids",))
 
 # Compare-and-set: the instance is still in the state we checked, and no operation took it meanwhile.
-ENTER_OPERATION = Prepared(lambda: instances.update().where(
+ENTER_OPERATION: Prepared[Any] = Prepared(lambda: instances.update().where(
     instances.c.id == sa.bindparam("instance_id"),
     instances.c.state == sa.bindparam("checked_state"),
     sa.or_(instances.c.latest_operation_state.is_(None), instances.c.latest_operation_state != lc.OPERATING),

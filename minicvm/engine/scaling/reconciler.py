@@ -43,7 +43,7 @@ class _Moved(Exception):
 
 
 # Read after every instance event: a prepared statement (see store/prepared.py).
-ALL_GROUPS = Prepared(lambda: sa.select(scaling_groups).order_by(scaling_groups.c.seq))
+ALL_GROUPS: Prepared[Any] = Prepared(lambda: sa.select(scaling_groups).order_by(scaling_groups.c.seq))
 
 
 class Reconciler:
@@ -397,7 +397,7 @@ class Reconciler:
         ordered = [rows[s] for s in subnet_ids if s in rows]
         if group.settings.get("MultiZoneSubnetPolicy") != "EQUALITY" or len(ordered) == 1:
             return ordered[0]
-        used = dict(conn.execute(sa.select(instances.c.subnet_id, sa.func.count()).where(instances.c.id.in_(
+        used: dict[str, int] = dict(conn.execute(sa.select(instances.c.subnet_id, sa.func.count()).where(instances.c.id.in_(
             sa.select(group_instances.c.instance_id).where(group_instances.c.group_id == group.id)))
             .group_by(instances.c.subnet_id)).all())
         return min(ordered, key=lambda s: used.get(s.id, 0))
