@@ -37,7 +37,11 @@ def _readme_synopsis() -> dict[str, str | None]:
 
 def test_readme_synopsis_lists_every_setting_with_its_default() -> None:
     synopsis = _readme_synopsis()
-    assert list(synopsis) == [o.flag for o in OPTIONS], "README's synopsis and Settings list different flags"
+    expected = [o.flag for o in OPTIONS]
+    missing, unknown = [f for f in expected if f not in synopsis], [f for f in synopsis if f not in expected]
+    assert not missing and not unknown, (f"README's `minicvm serve` synopsis lacks {missing} and lists {unknown}: "
+                                         "every Settings field is a flag, and the synopsis shows them all")
+    assert list(synopsis) == expected, "README's synopsis lists the flags in another order than Settings"
     for o in OPTIONS:
         shown = synopsis[o.flag]
         if o.kind is bool:
