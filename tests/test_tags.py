@@ -214,3 +214,20 @@ def test_tccli(server, uin: str, instance: str) -> None:
     assert out["FailedResources"] == []
     keys = tccli_json(server.endpoint, SECRET_ID, SECRET_KEY, "tag", "GetTagKeys", "--MaxResults", "1000")
     assert "via" in keys["TagKeys"]
+
+
+@pytest.mark.parametrize(("tags", "code"), [
+    ([{"Key": "qcloud:x", "Value": "1"}], "FailedOperation.TagKeyReserved"),
+    ([{"Key": "a*b", "Value": "1"}], "FailedOperation.IllegalTagKey"),
+    ([{"Key": "k", "Value": ""}], "FailedOperation.IllegalTagValue"),
+    ([{"Key": "k", "Value": "1"}, {"Key": "k", "Value": "2"}], "InvalidParameterValue.DuplicateTags"),
+    ([{"Key": f"k{i}", "Value": "1"} for i in range(51)], "InvalidParameterValue.TagQuotaLimitExceeded"),
+])
+def test_tags_given_at_creation_follow_the_same_rules(api: Api, tags: list, code: str) -> None:
+    # Nothing the Tag service would refuse gets in by the side door; CVM names the errors its own way.
+    spec = [{"ResourceType": "instance", "Tags": tags}]
+    assert api.error("cvm", "RunInstances", Placement={"Zone": ZONE}, ImageId="img-eb30mz89",
+                     InstanceType="S5.SMALL1", TagSpecification=spec).code == code
+    assert api.error("cbs", "CreateDisks", Placement={"Zone": ZONE}, DiskChargeType="POSTPAID_BY_HOUR",
+                     DiskType="CLOUD_PREMIUM", DiskSize=10, Tags=tags).code.split(".")[0] in (
+        "InvalidParameter", "InvalidParameterValue", "LimitExceeded")

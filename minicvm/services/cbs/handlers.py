@@ -18,6 +18,7 @@ from minicvm.services.cbs.rules import MAX_NAME_BYTES, STANDALONE_TYPES, ChargeT
 from minicvm.services.cbs.service import CBS
 from minicvm.services.cbs.views import disk_view
 from minicvm.services.context import Context
+from minicvm.services.tag import rules as tag_rules
 
 DISK_FILTERS = ("disk-usage", "disk-charge-type", "portable", "project-id", "disk-id", "disk-name", "disk-type",
                 "disk-state", "instance-id", "zone", "instance-ip-address", "instance-name", "tag-key", "tag-value",
@@ -59,7 +60,7 @@ async def create_disks(ctx: Context, req: m.CreateDisks) -> dict[str, Any]:
     created = await DiskBackend(ctx).create(zone=zone, disk_type=req.DiskType, size=req.DiskSize,
                                             charge_type=req.DiskChargeType, names=names,
                                             client_token=req.ClientToken,
-                                            tags=[{"Key": t.Key, "Value": t.Value} for t in req.Tags or []])
+                                            tags=tag_rules.check_new_resource_tags([(t.Key, t.Value) for t in req.Tags or []]))
     return {"DiskIdSet": created}
 
 

@@ -30,6 +30,7 @@ from minicvm.services.context import Context
 from minicvm.services.cvm import models as m
 from minicvm.services.cvm import rules
 from minicvm.services.cvm.service import CVM
+from minicvm.services.tag import rules as tag_rules
 from minicvm.store.tables import key_pairs, subnets, vpcs
 from minicvm.timefmt import now
 
@@ -228,8 +229,8 @@ async def run_instances(ctx: Context, req: m.RunInstances) -> dict[str, Any]:
     rules.check_user_data(req.UserData)
     sg_ids = common.check_ids(req.SecurityGroupIds, "sg", "SecurityGroupIds", "InvalidSgId.Malformed", limit=5,
                               required=False)
-    tags = [{"Key": t.Key, "Value": t.Value} for spec in (req.TagSpecification or [])
-            if spec.ResourceType == "instance" for t in spec.Tags]
+    tags = tag_rules.check_new_resource_tags([(t.Key, t.Value) for spec in (req.TagSpecification or [])
+                                              if spec.ResourceType == "instance" for t in spec.Tags], tag_rules.CVM_CODES)
     disk_plans = _disk_plans(req)
     internet_charge, bandwidth, wants_public_ip = _internet(req, charge)
 

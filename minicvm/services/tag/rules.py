@@ -91,3 +91,35 @@ def check_attached_count(resource: str, count: int) -> None:
     if count > MAX_TAGS_PER_RESOURCE:
         raise ApiError("LimitExceeded.ResourceAttachedTags",
                        f"{resource} would carry {count} tags; a resource carries at most {MAX_TAGS_PER_RESOURCE}.")
+
+
+# The codes CVM uses for the same rules when tags come with RunInstances (TagSpecification).
+CVM_CODES = {
+    "InvalidParameter.ReservedTagKey": "FailedOperation.TagKeyReserved",
+    "InvalidParameterValue.TagKeyEmpty": "FailedOperation.IllegalTagKey",
+    "InvalidParameterValue.TagKeyLengthExceeded": "FailedOperation.IllegalTagKey",
+    "InvalidParameterValue.TagKeyCharacterIllegal": "FailedOperation.IllegalTagKey",
+    "InvalidParameterValue.TagValueEmpty": "FailedOperation.IllegalTagValue",
+    "InvalidParameterValue.TagValueLengthExceeded": "FailedOperation.IllegalTagValue",
+    "InvalidParameterValue.TagValueCharacterIllegal": "FailedOperation.IllegalTagValue",
+    "InvalidParameterValue.TagKeyDuplicate": "InvalidParameterValue.DuplicateTags",
+    "LimitExceeded.ResourceAttachedTags": "InvalidParameterValue.TagQuotaLimitExceeded",
+}
+
+
+def check_new_resource_tags(pairs: Sequence[tuple[str, str]], codes: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """Tags given to a resource as it is made (RunInstances, CreateDisks, AllocateAddresses): the Tag service's
+    rules, so that nothing the Tag service would refuse gets in by the side door; `codes` renames the errors
+    for products that report them under their own codes. Returns them as [{Key, Value}]."""
+    try:
+        seen: dict[str, str] = {}
+        for key, value in pairs:
+            check_key(key)
+            check_value(key, value)
+            if key in seen:
+                raise ApiError("InvalidParameterValue.TagKeyDuplicate", f"The tag key {key!r} is given twice.")
+            seen[key] = value
+        check_attached_count("A new resource", len(seen))
+    except ApiError as exc:
+        raise ApiError((codes or {}).get(exc.code, exc.code), exc.message) from None
+    return [{"Key": k, "Value": v} for k, v in seen.items()]

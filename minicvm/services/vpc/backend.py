@@ -202,7 +202,7 @@ class AddressBackend(_Backend):
         return int(conn.execute(sa.select(operations.c.seq).where(operations.c.id == op_id)).scalar_one())
 
     def allocate(self, *, count: int, charge_type: str, bandwidth: int, name: str,
-                 client_token: str | None, tags: list[dict[str, str | None]]) -> tuple[list[str], int]:
+                 client_token: str | None, tags: list[dict[str, str]]) -> tuple[list[str], int]:
         """New EIPs and the task creating them; a repeated ClientToken gets the first call's answer."""
         account_id = self.scope.account_id
         with self.cloud.store.write() as conn:

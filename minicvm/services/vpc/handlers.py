@@ -12,6 +12,7 @@ from minicvm.domain.catalog import ZONES
 from minicvm.errors import ApiError
 from minicvm.services import common
 from minicvm.services.context import Context
+from minicvm.services.tag import rules as tag_rules
 from minicvm.services.vpc import models as m
 from minicvm.services.vpc.backend import EIP_QUOTA, AddressBackend, NetworkBackend
 from minicvm.services.vpc.service import VPC
@@ -174,7 +175,8 @@ async def allocate_addresses(ctx: Context, req: m.AllocateAddresses) -> dict[str
         raise ApiError("InvalidParameterValue", "`AddressName` must be at most 128 characters.")
     created, task_id = AddressBackend(ctx).allocate(count=count, charge_type=charge, bandwidth=bandwidth, name=name,
                                                     client_token=req.ClientToken,
-                                                    tags=[{"Key": t.Key, "Value": t.Value} for t in req.Tags or []])
+                                                    tags=tag_rules.check_new_resource_tags(
+                                                        [(t.Key, t.Value or "") for t in req.Tags or []]))
     return {"AddressSet": created, "TaskId": str(task_id)}
 
 
