@@ -11,7 +11,7 @@ from tests.support.node import NODE_DIR, node_or_skip
 from tests.support.server import SECRET_ID, SECRET_KEY
 
 
-def test_seed_story_through_the_node_sdk(server) -> None:
+def test_shutdown_story_through_the_node_sdk(server) -> None:
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy")}
     # The Node SDK sends every request through $http_proxy (it has no no_proxy handling): keep it direct.
     env.update(MINICVM_ENDPOINT=server.endpoint, MINICVM_SECRET_ID=SECRET_ID, MINICVM_SECRET_KEY=SECRET_KEY)

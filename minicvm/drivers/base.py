@@ -58,7 +58,8 @@ class GuestSpec:
 
 @dataclass(frozen=True)
 class StoppedChanges:
-    """Changes that may only be applied while the guest is powered off (the seed's list)."""
+    """What Tencent changes only while an instance is shut down, as far as the guest's own disks see it:
+    password, keys, disk sizes (a new type needs nothing here: the next boot simply has it)."""
 
     password_hash: str | None = None
     password_changed_at: str | None = None

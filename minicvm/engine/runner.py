@@ -4,6 +4,7 @@ outcome durably. On start-up it finishes whatever was left in flight (see recove
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -56,15 +57,15 @@ class StepFailed(Exception):
 
 
 # Every operation runs these: prepared statements (see store/prepared.py).
-OPERATION = Prepared(lambda: sa.select(operations).where(operations.c.id == sa.bindparam("id")))
-INSTANCE = Prepared(lambda: sa.select(instances).where(instances.c.id == sa.bindparam("id")))
-OPERATION_PROGRESS = Prepared(lambda: operations.update().where(operations.c.id == sa.bindparam("id")).values(
+OPERATION: Prepared[Any] = Prepared(lambda: sa.select(operations).where(operations.c.id == sa.bindparam("id")))
+INSTANCE: Prepared[Any] = Prepared(lambda: sa.select(instances).where(instances.c.id == sa.bindparam("id")))
+OPERATION_PROGRESS: Prepared[Any] = Prepared(lambda: operations.update().where(operations.c.id == sa.bindparam("id")).values(
     step=sa.bindparam("step"), state=sa.bindparam("state"), updated_time=sa.bindparam("updated_time")))
 # The instance's LatestOperation is this operation's only while no later request took it over.
-OPERATION_SUCCEEDED = Prepared(lambda: instances.update().where(
+OPERATION_SUCCEEDED: Prepared[Any] = Prepared(lambda: instances.update().where(
     instances.c.id == sa.bindparam("id"), instances.c.latest_operation_request_id == sa.bindparam("request_id"),
 ).values(latest_operation_state=lc.SUCCESS))
-_SET_INSTANCE: dict[tuple[str, ...], Prepared] = {}
+_SET_INSTANCE: dict[tuple[str, ...], Prepared[Any]] = {}
 
 
 def set_instance(conn: sa.Connection, instance_id: str, values: dict[str, Any]) -> None:
@@ -99,7 +100,10 @@ class Runner:
             if op_id not in self.tasks:
                 task = asyncio.get_running_loop().create_task(self._run(op_id))
                 self.tasks[op_id] = task
-                task.add_done_callback(lambda _t, o=op_id: self.tasks.pop(o, None))
+                task.add_done_callback(functools.partial(self._forget, op_id))
+
+    def _forget(self, op_id: str, _task: asyncio.Task[None]) -> None:
+        self.tasks.pop(op_id, None)
 
     async def idle(self) -> None:
         while self.tasks:
@@ -195,6 +199,7 @@ class Runner:
     async def _run(self, op_id: str) -> None:
         with self.store.read() as conn:
             op = OPERATION.first(conn, id=op_id)
+            assert op is not None, f"operation {op_id} was submitted but is not stored"
             inst = INSTANCE.first(conn, id=op.resource_id)
         if inst is not None:
             # Tell listeners (the console) about the transitional state the action was accepted into.
@@ -375,6 +380,7 @@ class Runner:
             conn.execute(instances.delete().where(instances.c.id == instance_id))
             conn.execute(operations.update().where(operations.c.id == op.id).values(
                 state=lc.SUCCESS, step=1, updated_time=now()))
+        assert Destroy.ends_in is not None  # TERMINATED
         self._publish(instance_id, op.account_id, Destroy.ends_in, action=op.action, operation_state=lc.SUCCESS)
         return {"__deleted__": True}
 
