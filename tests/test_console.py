@@ -202,10 +202,13 @@ def test_wrong_credentials_are_refused_and_the_console_password_works(contexts: 
         tab.click("#key-form button[type=submit]")
     assert answer.value.status == 401
     expect(tab.locator("#login-error")).to_contain_text("Sign-in failed")
+    expect(tab.locator("#secret-id")).to_have_value(SECRET_ID)  # kept: only the key needs typing again
+    expect(tab.locator("#secret-key")).to_have_value("")
     tab.fill("#account-name", "default")
     tab.fill("#password", "wrong-password")
     tab.click("#password-form button[type=submit]")
     expect(tab.locator("#login-error")).to_contain_text("Sign-in failed")
+    expect(tab.locator("#account-name")).to_have_value("default")
     assert not any(c["name"] == "minicvm_session" for c in context.cookies())
     tab.fill("#account-name", "default")
     tab.fill("#password", "Console-pass-1")
@@ -326,21 +329,147 @@ def test_a_forbidden_action_is_disabled_with_its_reason(page: Any, capi: Api) ->
     press(start)  # still focusable: activating it tells why instead of acting
     expect(page.locator(".toast").last).to_contain_text(start_reason)
 
-    change_type = open_menu_item(page, iid, "type")
-    expect(change_type).to_have_attribute("aria-disabled", "true")
-    type_reason = lc.refusal("ResetInstancesType", iid, "RUNNING", "SUCCESS").reason
-    expect(change_type).to_have_attribute("title", type_reason)
-    assert "ResetInstancesType needs STOPPED" in type_reason
-    # The documented way round it is offered, but only explicitly: ForceStop must be ticked.
-    press(change_type)
-    expect(dialog(page).locator("[data-role=force-stop]")).to_contain_text(type_reason)
-    dialog(page).locator("select").select_option("S5.LARGE8")
-    dialog(page).locator("[data-role=submit]").click()
-    expect(dialog(page).locator(".form-error")).to_contain_text("This instance is running")
-    page.keyboard.press("Escape")
+
+def test_changes_on_a_running_instance_shut_it_down_first_and_start_it_again(page: Any, capi: Api) -> None:
+    [iid] = capi.run(1, InstanceName="reshape")
+    show_instances(page, "reshape", 1)
+    for key in ("type", "resize", "password", "loadkey"):
+        item = open_menu_item(page, iid, key)
+        expect(item).not_to_have_attribute("aria-disabled", "true")  # enabled: it can be done, by shutting down first
+        page.keyboard.press("Escape")
+
+    press(open_menu_item(page, iid, "type"))
+    box = dialog(page)
+    note = box.locator("[data-role=force-stop]")
+    expect(note).to_contain_text("This instance is running")
+    expect(note).to_contain_text("shut down first")
+    expect(note).to_contain_text("started again")
+    assert "ForceStop" not in box.inner_text() and "STOPPED" not in box.inner_text()  # console words, not the API's
+    box.locator("select").select_option("S5.LARGE8")
+    box.locator("[data-role=submit]").click()
+    expect(box.locator(".form-error")).to_contain_text("tick the box")
+    assert capi.instance(iid)["InstanceType"] == "S5.MEDIUM4"
+
+    note.get_by_label("Shut the instance down, make the change and start it again").check()
+    box.locator("[data-role=submit]").click()
     expect(dialog(page)).to_have_count(0)
+    expect(page.locator(".toast").last).to_contain_text("shutting down to change its type")
+    expect(state_of(page, iid)).to_have_attribute("data-state", "STOPPING")
+    # The toast that says it is done comes once it is: past tense, after the instance is back.
+    expect(page.locator(".toast-ok p").last).to_have_text("reshape is now S5.LARGE8.")
     found = capi.instance(iid)
-    assert found["LatestOperation"] == "RunInstances" and found["InstanceType"] == "S5.MEDIUM4"
+    assert found["InstanceType"] == "S5.LARGE8" and found["InstanceState"] == "RUNNING"
+
+    press(open_menu_item(page, iid, "resize"))  # disks can also grow while it runs: both ways, in words
+    expect(dialog(page).locator("[data-role=force-stop]")).to_contain_text("Now, while the instance keeps running")
+    page.keyboard.press("Escape")
+
+
+def test_shutdown_dialog_says_why_its_default_and_what_auto_scaling_does(page: Any, capi: Api) -> None:
+    group = Group(capi, size=1, check=None)
+    [member] = group.wait_in_service(1)
+    page.goto(f"/console/#/instances/{member}")
+    page.locator(".detail-head").get_by_role("button", name="Shutdown", exact=True).click()
+    box = dialog(page)
+    expect(box.locator("#StopType-SOFT_FIRST")).to_be_checked()
+    expect(box.locator("[data-role=stop-default]")).to_contain_text("Soft, then forced is chosen for you")
+    expect(box.locator("[data-role=stop-default]")).to_contain_text("the API's default")
+    scaling = box.locator("[data-role=auto-scaling]")
+    expect(scaling).to_contain_text(group.id)
+    expect(scaling).to_contain_text("launches a replacement")
+    expect(scaling).to_contain_text("because the group created it, it is then terminated")
+    assert "Auto Scaling memberships are kept" not in box.inner_text()
+    page.keyboard.press("Escape")
+
+
+def test_stop_charging_stays_available_for_the_instances_that_can(page: Any, capi: Api) -> None:
+    [hourly] = capi.run(1, InstanceName="mixed-hourly")
+    [monthly] = capi.run(1, InstanceName="mixed-monthly", InstanceChargeType="PREPAID",
+                         InstanceChargePrepaid={"Period": 1, "RenewFlag": "NOTIFY_AND_MANUAL_RENEW"})
+    show_instances(page, "mixed", 2)
+    for iid in (hourly, monthly):
+        row(page, iid).locator(".col-select input").check()
+    page.locator('[data-key="batch:more"]').click()
+    page.locator('[data-key="batch:more:stop"]').click()
+    box = dialog(page)
+    expect(box.locator('[data-group="eligible"] [data-id]')).to_have_count(2)
+    stop_charging = box.locator("#StoppedMode-STOP_CHARGING")
+    expect(stop_charging).to_be_enabled()
+    refusal = box.locator("[data-role=stop-charging-refusal]")
+    expect(refusal).to_contain_text("Stop charging applies to 1 of 2")
+    expect(refusal.locator(f'li[data-id="{monthly}"]')).to_contain_text("mixed-monthly")
+    expect(refusal.locator(f'li[data-id="{hourly}"]')).to_have_count(0)
+    stop_charging.check()
+    box.locator("[data-role=confirm]").click()
+    expect(box.locator("[data-role=summary]")).to_contain_text("Finished: 2 shut down")
+    found = capi.instances([hourly, monthly])
+    assert found[hourly]["StopChargingMode"] == "STOP_CHARGING"
+    assert found[monthly]["StopChargingMode"] == "KEEP_CHARGING"
+    assert {i["InstanceState"] for i in found.values()} == {"STOPPED"}
+
+
+def test_the_in_progress_badge_is_not_an_open_arc(page: Any) -> None:
+    page.goto("/console/#/instances")
+    expect(page.locator("h1")).to_have_text("Instances")
+    style = page.evaluate("""() => {
+        const el = document.createElement('span');
+        el.className = 'shape shape-spin';
+        document.body.append(el);
+        const s = getComputedStyle(el);
+        return [s.borderRightColor, s.borderTopColor, s.backgroundImage];
+    }""")
+    right, top, image = style
+    assert right == top, "a side of the ring is missing: it reads as the letter C"
+    assert "conic-gradient" in image
+
+
+def test_key_pairs_page(page: Any, capi: Api, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    page.goto("/console/#/keys")
+    expect(page.locator("h1")).to_have_text("SSH key pairs")
+    page.get_by_role("button", name="Create key pair").click()
+    dialog(page).get_by_label("Name").fill("console_made")
+    dialog(page).locator("[data-role=submit]").click()
+    expect(dialog(page).locator("[data-role=private-key-once]")).to_contain_text("only time")
+    with page.expect_download() as download:
+        dialog(page).locator("[data-role=download]").click()
+    assert download.value.suggested_filename == "console_made.pem"
+    saved = tmp_path / "key.pem"
+    download.value.save_as(saved)
+    assert "PRIVATE KEY" in saved.read_text()
+    dialog(page).get_by_role("button", name="Close").first.click()
+    made = {k["KeyName"]: k for k in capi.cvm("DescribeKeyPairs", Limit=100)["KeyPairSet"]}["console_made"]
+    expect(page.locator(f'tr[data-key-id="{made["KeyId"]}"]')).to_contain_text("No instance")
+
+    public = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    page.get_by_role("button", name="Import public key").click()
+    dialog(page).get_by_label("Name").fill("laptop")
+    dialog(page).get_by_label("Public key").fill(public)
+    dialog(page).locator("[data-role=submit]").click()
+    expect(page.locator(".toast-ok").last).to_contain_text("Imported laptop")
+    imported = {k["KeyName"]: k for k in capi.cvm("DescribeKeyPairs", Limit=100)["KeyPairSet"]}["laptop"]
+
+    [iid] = capi.run(1, InstanceName="keyed")
+    stop(capi, [iid])
+    capi.cvm("AssociateInstancesKeyPairs", InstanceIds=[iid], KeyIds=[imported["KeyId"]])
+    capi.wait_operation(iid)
+    page.reload()
+    expect(page.locator(f'tr[data-key-id="{imported["KeyId"]}"] [data-role=used-by]')).to_contain_text(iid)
+
+    page.locator(f'[data-key="key:{made["KeyId"]}:delete"]').click()
+    dialog(page).get_by_role("button", name="Delete").click()
+    expect(page.locator(f'tr[data-key-id="{made["KeyId"]}"]')).to_have_count(0)
+    assert made["KeyId"] not in {k["KeyId"] for k in capi.cvm("DescribeKeyPairs", Limit=100)["KeyPairSet"]}
+
+    # From an instance's Load key dialog, a way to make a key.
+    show_instances(page, "keyed", 1)
+    press(open_menu_item(page, iid, "loadkey"))
+    dialog(page).locator("[data-role=create-key]").click()
+    expect(page).to_have_url(re.compile(r"#/keys$"))
+    expect(dialog(page)).to_have_count(0)
 
 
 def test_change_type_while_stopped(page: Any, capi: Api) -> None:

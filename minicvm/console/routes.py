@@ -116,9 +116,13 @@ class Console:
             return RedirectResponse("/console/", status_code=303)
         return self._login_form("", 200)
 
-    def _login_form(self, error: str, status: int) -> Response:
+    def _login_form(self, error: str, status: int, form: dict[str, str] | None = None) -> Response:
+        """The sign-in page; after a failed attempt the SecretId or account name typed stays (never a secret),
+        so that only the key or password needs typing again."""
         csrf = sessions.new_token()
-        response = HTMLResponse(_page("login.html", csrf=csrf, error=error), status_code=status)
+        typed = form or {}
+        response = HTMLResponse(_page("login.html", csrf=csrf, error=error, secret_id=typed.get("SecretId", "")[:128],
+                                      account_name=typed.get("AccountName", "")[:128]), status_code=status)
         self._set_cookie(response, sessions.LOGIN_CSRF_COOKIE, csrf, max_age=3600)
         return response
 
@@ -131,9 +135,9 @@ class Console:
         keys = LoginThrottle.keys(request.client.host if request.client else "", who)
         wait = self.throttle.wait_seconds(*keys)
         if wait > 0:
-            return self._login_form(f"Too many failed sign-ins: try again in {math.ceil(wait)} s.", 429)
+            return self._login_form(f"Too many failed sign-ins: try again in {math.ceil(wait)} s.", 429, form)
         if self.pending_logins >= MAX_PENDING_LOGINS:
-            return self._login_form("Too many sign-ins at once: try again in a moment.", 429)
+            return self._login_form("Too many sign-ins at once: try again in a moment.", 429, form)
         self.pending_logins += 1
         try:
             account = await asyncio.get_running_loop().run_in_executor(
@@ -143,7 +147,7 @@ class Console:
             self.pending_logins -= 1
         if account is None:
             self.throttle.failed(*keys)
-            return self._login_form("Sign-in failed: the credentials are not right.", 401)
+            return self._login_form("Sign-in failed: the credentials are not right.", 401, form)
         self.throttle.succeeded(*keys)
         token, _ = sessions.create(self.cloud.store, account)
         response = RedirectResponse("/console/", status_code=303)

@@ -14,6 +14,13 @@ export const OPERATION_LABELS = {
   DisassociateInstancesKeyPairs: "Unload key", ModifyInstancesAttribute: "Modify attributes",
 };
 
+// The console starts on "soft, then forced" while the API's default is soft: from here a person expects the
+// shutdown to finish, and a plain soft shutdown of an operating system that does not respond ends as failed
+// with the instance still running. The dialog says so.
+const DEFAULT_STOP_TYPE = "SOFT_FIRST";
+const STOP_DEFAULT_WHY = "Soft, then forced is chosen for you so that the shutdown finishes even if the operating system "
+  + "does not respond; a soft shutdown alone (the API's default) would then fail and leave the instance running.";
+
 const STOP_MODES = [
   ["SOFT", "Soft", "Asks the operating system to shut down cleanly. If it has not within the timeout, the shutdown fails and the instance keeps running."],
   ["SOFT_FIRST", "Soft, then forced", "Asks the operating system first; if it has not shut down within the timeout, the power is cut."],
@@ -59,12 +66,13 @@ export function actionBar(inst, { keyPrefix, onChanged }) {
   const act = inst.Console.Actions;
   const key = `${keyPrefix}:${inst.InstanceId}`;
   const verdict = (name) => ({ allowed: act[name].Allowed, reason: act[name].Reason });
-  const follow = (name) => ({
-    ...verdict(name),
-    // A change that needs a shut-down instance may still be offered with ForceStop (stop, apply, start).
-    onRefused: act[name].ForceStopAllowed ? () => openFollowUp(name, inst.InstanceId, { onChanged }) : undefined,
-    onSelect: () => openFollowUp(name, inst.InstanceId, { onChanged }),
-  });
+  // A change made while shut down is available on a running instance too: its dialog says that the instance
+  // will be shut down first and started again. Only what cannot be done at all is disabled.
+  const follow = (name) => {
+    const allowed = act[name].Allowed || act[name].ForceStopAllowed;
+    return { allowed, reason: allowed ? undefined : act[name].Reason,
+      onSelect: () => openFollowUp(name, inst.InstanceId, { onChanged }) };
+  };
   return h("div", { class: "actionbar" },
     actionButton({ label: "Start", key: `${key}:start`, ...verdict("StartInstances"),
       onClick: () => startNow(inst, onChanged) }),
@@ -113,7 +121,7 @@ export async function openBatchDialog(action, ids, { onChanged } = {}) {
   d.dialog.dataset.action = action;
   const error = errorBox();
   const lists = h("div", { class: "batch-lists" }, h("p", { class: "loading" }, "Checking the instances…"));
-  const choices = { StopType: "SOFT_FIRST", StoppedMode: "KEEP_CHARGING", ReleaseAddress: false };
+  const choices = { StopType: DEFAULT_STOP_TYPE, StoppedMode: "KEEP_CHARGING", ReleaseAddress: false };
   const options = h("div", { class: "batch-options" });
   const confirm = h("button", { type: "button", class: `button ${action === "TerminateInstances" ? "danger" : "primary"}`,
     "data-role": "confirm", disabled: true }, meta.title);
@@ -122,6 +130,7 @@ export async function openBatchDialog(action, ids, { onChanged } = {}) {
   d.footer.append(cancel, confirm);
   let eligible = [];
   let table;
+  let members = new Map(); // instance id -> its Auto Scaling membership (DescribeAutoScalingInstances)
 
   const render = (instances) => {
     eligible = instances.filter((i) => i.Console.Actions[action].Allowed);
@@ -146,29 +155,35 @@ export async function openBatchDialog(action, ids, { onChanged } = {}) {
 
   const renderOptions = () => {
     if (action === "StopInstances") {
+      // Stop charging applies per instance: those that cannot are named with their reason and keep charging.
       const noCharge = eligible.filter((i) => !i.Console.StopCharging.Allowed);
-      if (noCharge.length && choices.StoppedMode === "STOP_CHARGING") choices.StoppedMode = "KEEP_CHARGING";
+      const canStopCharging = eligible.length > noCharge.length;
+      if (!canStopCharging && choices.StoppedMode === "STOP_CHARGING") choices.StoppedMode = "KEEP_CHARGING";
       const stopChargingHelp = "CPU and memory are released and no longer billed, and so is the plain public IP: "
         + "the instance gets a new public IP when it starts. An EIP stays bound.";
+      const chargingNote = h("div", { class: "note", "data-role": "stop-charging-refusal", hidden: !noCharge.length },
+        h("p", {}, canStopCharging
+          ? `Stop charging applies to ${eligible.length - noCharge.length} of ${eligible.length}; these keep charging while shut down:`
+          : "Stop charging is not available for the selected instances:"),
+        h("ul", {}, noCharge.map((i) => h("li", { "data-id": i.InstanceId }, h("strong", {}, label(i)), " ",
+          mono(i.InstanceId), ": ", i.Console.StopCharging.Reason))));
       clear(options,
         h("fieldset", { class: "choices" }, h("legend", {}, "Shutdown mode"),
-          radios("StopType", STOP_MODES, choices.StopType, (v) => { choices.StopType = v; })),
+          radios("StopType", STOP_MODES, choices.StopType, (v) => { choices.StopType = v; }),
+          h("p", { class: "help", "data-role": "stop-default" }, STOP_DEFAULT_WHY)),
         h("fieldset", { class: "choices" }, h("legend", {}, "When shut down"),
           radios("StoppedMode", [
             ["KEEP_CHARGING", "Keep charging", "The instance keeps its CPU, memory and public IP reserved, and billing continues."],
             ["STOP_CHARGING", "Stop charging", stopChargingHelp],
           ], choices.StoppedMode, (v) => { choices.StoppedMode = v; }),
-          noCharge.length ? h("div", { class: "note", "data-role": "stop-charging-refusal" },
-            h("p", {}, "Stop charging is not available:"),
-            h("ul", {}, noCharge.map((i) => h("li", {}, mono(i.InstanceId), ": ", i.Console.StopCharging.Reason)))) : null),
-        h("p", { class: "help keep" }, "Disks stay attached and keep all their data; data in memory is lost. Private IP, "
-          + "EIP, load balancer and Auto Scaling memberships are kept (a load balancer stops sending traffic to it; "
-          + "an Auto Scaling group may replace it)."));
-      if (noCharge.length) {
+          chargingNote),
+        h("p", { class: "help keep" }, "Disks stay attached and keep all their data; data in memory is lost. The private "
+          + "IP, EIPs and load balancer memberships are kept; a load balancer stops sending traffic to it."),
+        scalingNote());
+      if (!canStopCharging) {
         const input = options.querySelector("#StoppedMode-STOP_CHARGING");
         input.disabled = true;
         input.closest(".choice").classList.add("is-disabled");
-        input.closest(".choice").title = noCharge.map((i) => `${i.InstanceId}: ${i.Console.StopCharging.Reason}`).join("\n");
       }
     } else if (action === "RebootInstances") {
       clear(options, h("fieldset", { class: "choices" }, h("legend", {}, "Shutdown mode for the restart"),
@@ -181,10 +196,33 @@ export async function openBatchDialog(action, ids, { onChanged } = {}) {
     }
   };
 
+  // What an Auto Scaling group does when one of its instances is shut down from here.
+  const scalingNote = () => {
+    const inGroups = eligible.filter((i) => members.has(i.InstanceId));
+    if (!inGroups.length) return null;
+    return h("div", { class: "note warn", "data-role": "auto-scaling" },
+      h("p", {}, h("strong", {}, "Auto Scaling. "), "A group counts a shut-down instance as unhealthy at once:"),
+      h("ul", {}, inGroups.map((i) => {
+        const m = members.get(i.InstanceId);
+        const group = `${m.AutoScalingGroupName} (${m.AutoScalingGroupId})`;
+        const fate = m.ProtectedFromScaleIn
+          ? `is protected in group ${group}: it stays in the group, marked unhealthy, and is not replaced.`
+          : `leaves group ${group}, which launches a replacement within a second or two; `
+            + (m.CreationType === "AUTO_CREATION" ? "because the group created it, it is then terminated."
+              : "because it was added by hand, it is detached and stays shut down.");
+        return h("li", { "data-id": i.InstanceId }, h("strong", {}, label(i)), " ", fate);
+      })),
+      h("p", { class: "help" }, "To take a member out of service without a replacement, stop it from its group on the "
+        + "Auto Scaling page instead."));
+  };
+
   const load = async () => {
     try {
-      const [instances, served] = await Promise.all([freshInstances(ids), lifecycle()]);
+      const [instances, served, scaling] = await Promise.all([freshInstances(ids), lifecycle(),
+        action === "StopInstances" ? call("as", "DescribeAutoScalingInstances", { InstanceIds: ids, Limit: 100 })
+          .catch(() => null) : null]);
       table = served;
+      members = new Map((scaling?.AutoScalingInstanceSet || []).map((m) => [m.InstanceId, m]));
       render(instances);
     } catch (exc) {
       clear(lists);
@@ -198,29 +236,44 @@ export async function openBatchDialog(action, ids, { onChanged } = {}) {
     const targets = eligible.map((i) => i.InstanceId);
     if (!targets.length) return;
     const finals = new Map(eligible.map((i) => [i.InstanceId, finalState(table, action, i)]));
-    const params = { InstanceIds: targets };
-    if (action === "StopInstances") Object.assign(params, { StopType: choices.StopType, StoppedMode: choices.StoppedMode });
-    if (action === "RebootInstances") params.StopType = choices.StopType;
-    if (action === "TerminateInstances") params.ReleaseAddress = choices.ReleaseAddress;
+    // Usually one request. Stopping charging is per instance: those that cannot are shut down in a second
+    // request that keeps charging, so the choice does not fail the whole batch.
+    const requests = [[targets, {}]];
+    if (action === "StopInstances") {
+      const common = { StopType: choices.StopType, StoppedMode: choices.StoppedMode };
+      const keep = choices.StoppedMode === "STOP_CHARGING"
+        ? eligible.filter((i) => !i.Console.StopCharging.Allowed).map((i) => i.InstanceId) : [];
+      const rest = targets.filter((id) => !keep.includes(id));
+      requests.splice(0, 1, ...[[rest, common], [keep, { ...common, StoppedMode: "KEEP_CHARGING" }]].filter(([list]) => list.length));
+    }
+    if (action === "RebootInstances") requests[0][1].StopType = choices.StopType;
+    if (action === "TerminateInstances") requests[0][1].ReleaseAddress = choices.ReleaseAddress;
     confirm.disabled = true;
     error.hide();
-    let requestId;
-    try {
-      requestId = (await call("cvm", action, params)).RequestId;
-    } catch (exc) {
-      // All or nothing: nothing happened. Show why and what is true now, so the person can retry.
-      error.show(`Nothing was ${meta.past}: ${exc.message}`);
-      await load();
-      return;
+    const requestIds = new Map();
+    for (const [list, extra] of requests) {
+      try {
+        const { RequestId } = await call("cvm", action, { InstanceIds: list, ...extra });
+        list.forEach((id) => requestIds.set(id, RequestId));
+      } catch (exc) {
+        // All or nothing per request: nothing of this one happened. Show why and what is true now.
+        error.show(requestIds.size ? `${list.length} of them were not ${meta.past}: ${exc.message}`
+          : `Nothing was ${meta.past}: ${exc.message}`);
+        if (!requestIds.size) {
+          await load();
+          return;
+        }
+        break;
+      }
     }
     onChanged?.();
-    follow(d, lists, options, cancel, confirm, targets, finals, requestId, action, meta, onChanged);
+    follow(d, lists, options, cancel, confirm, [...requestIds.keys()], finals, requestIds, action, meta, onChanged);
   });
   return d;
 }
 
 /** After Confirm: each instance's own progress and result, refreshed by live events (and a slow poll). */
-function follow(d, lists, options, cancel, confirm, targets, finals, requestId, action, meta, onChanged) {
+function follow(d, lists, options, cancel, confirm, targets, finals, requestIds, action, meta, onChanged) {
   options.replaceChildren();
   confirm.remove();
   cancel.textContent = "Close";
@@ -248,7 +301,7 @@ function follow(d, lists, options, cancel, confirm, targets, finals, requestId, 
       const row = lists.querySelector(`[data-group="eligible"] [data-id="${id}"]`);
       if (!row) continue;
       const inst = byId.get(id);
-      const ours = inst && inst.LatestOperationRequestId === requestId;
+      const ours = inst && inst.LatestOperationRequestId === requestIds.get(id);
       let result;
       if (!inst) {
         result = ["done", badge(action === "TerminateInstances" ? "Terminated" : "Gone", "off", "square")];

@@ -6,6 +6,7 @@ import { balancersView } from "./balancers.js";
 import { detailView } from "./detail.js";
 import { clear, h, toast } from "./dom.js";
 import { instancesView } from "./instances.js";
+import { keysView } from "./keys.js";
 import { scalingView } from "./scaling.js";
 import { disksView, eipsView } from "./storage.js";
 
@@ -16,6 +17,7 @@ const ROUTES = [
   [/^#\/as$/, () => scalingView(), "as"],
   [/^#\/disks$/, () => disksView(), "disks"],
   [/^#\/eips$/, () => eipsView(), "eips"],
+  [/^#\/keys$/, () => keysView(), "keys"],
 ];
 
 const main = document.getElementById("view");

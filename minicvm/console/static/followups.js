@@ -18,18 +18,27 @@ export const PASSWORD_RULES = [
     (p) => [/[a-z]/, /[A-Z]/, /[0-9]/].filter((r) => r.test(p)).length + ([...p].some((c) => SPECIAL.includes(c)) ? 1 : 0) >= 3],
 ];
 
+// `what`: the change in words, for "To <what>, the instance is shut down first…".
 const FOLLOW_UPS = {
-  ResetInstancesType: { title: "Change instance type", submit: "Change type", build: buildType },
-  ResizeInstanceDisks: {
-    title: "Resize disk", submit: "Resize", build: buildResize,
-    force: [["ForceStop", "Shut it down first (ForceStop): minicvm shuts it down, grows the disk and starts it again."],
-      ["ResizeOnline", "Grow it online (ResizeOnline), without shutting it down."]],
-  },
-  ResetInstancesPassword: { title: "Reset password", submit: "Reset password", build: buildPassword },
-  AssociateInstancesKeyPairs: { title: "Load SSH key", submit: "Load key", build: (inst, form) => buildKeys(inst, form, true) },
-  DisassociateInstancesKeyPairs: { title: "Unload SSH key", submit: "Unload key", build: (inst, form) => buildKeys(inst, form, false) },
+  ResetInstancesType: { title: "Change instance type", submit: "Change type", build: buildType, what: "change its type" },
+  ResizeInstanceDisks: { title: "Resize disk", submit: "Resize", build: buildResize, what: "grow the disk", online: true },
+  ResetInstancesPassword: { title: "Reset password", submit: "Reset password", build: buildPassword, what: "reset the password" },
+  AssociateInstancesKeyPairs: { title: "Load SSH key", submit: "Load key", build: (inst, form, d) => buildKeys(inst, form, true, d),
+    what: "load the key" },
+  DisassociateInstancesKeyPairs: { title: "Unload SSH key", submit: "Unload key", build: (inst, form, d) => buildKeys(inst, form, false, d),
+    what: "unload the key" },
 };
-const FORCE_STOP = [["ForceStop", "Shut it down first (ForceStop): minicvm shuts it down, applies the change and starts it again."]];
+
+/** Until the operation `requestId` started on the instance has ended; the instance as it is then. */
+async function finished(instanceId, requestId) {
+  const deadline = Date.now() + 10 * 60 * 1000;
+  for (;;) {
+    const [inst] = await freshInstances([instanceId]);
+    if (!inst || (inst.LatestOperationRequestId === requestId && inst.LatestOperationState !== "OPERATING")) return inst;
+    if (Date.now() > deadline) throw new Error("it is taking longer than ten minutes; see the instance's log");
+    await new Promise((resolve) => setTimeout(resolve, 700));
+  }
+}
 
 export async function openFollowUp(action, instanceId, { onChanged } = {}) {
   const spec = FOLLOW_UPS[action];
@@ -58,25 +67,29 @@ export async function openFollowUp(action, instanceId, { onChanged } = {}) {
   }
   const formId = uid("form");
   const form = h("form", { id: formId, class: "form", novalidate: true });
-  const forced = !verdict.Allowed;
-  const forceChoices = spec.force || FORCE_STOP;
+  const running = !verdict.Allowed;
   let forceBox = null;
-  if (forced) {
+  if (running) {
+    // Said in the console's words: what will happen to the instance, and a choice to agree to it.
     const name = uid("force");
+    const cycle = `To ${spec.what}, the instance is shut down first (the operating system is asked to shut down, and the `
+      + "power is cut if it does not respond in time), then the change is made and the instance is started again. "
+      + "What runs on it is unavailable meanwhile and data in memory is lost; disks keep their data.";
     forceBox = h("div", { class: "note warn", "data-role": "force-stop" },
-      h("p", {}, h("span", { class: "shape shape-triangle", "aria-hidden": "true" }), " ", verdict.Reason, "."),
-      forceChoices.length === 1
-        ? h("div", { class: "choice" }, h("input", { type: "checkbox", id: `${name}-ForceStop`, name, value: "ForceStop" }),
-          h("label", { for: `${name}-ForceStop` }, forceChoices[0][1]))
-        : h("fieldset", { class: "choices" }, h("legend", {}, "This instance is running. Apply the change by:"),
-          forceChoices.map(([value, text]) => h("div", { class: "choice" },
-            h("input", { type: "radio", id: `${name}-${value}`, name, value }), h("label", { for: `${name}-${value}` }, text)))));
+      h("p", {}, h("span", { class: "shape shape-triangle", "aria-hidden": "true" }), " ", h("strong", {}, "This instance is running. "), cycle),
+      spec.online
+        ? h("fieldset", { class: "choices" }, h("legend", {}, "Grow the disk:"),
+          [["ResizeOnline", "Now, while the instance keeps running"],
+            ["ForceStop", "Shut the instance down, grow the disk and start it again"]].map(([value, text]) => h("div", { class: "choice" },
+            h("input", { type: "radio", id: `${name}-${value}`, name, value }), h("label", { for: `${name}-${value}` }, text))))
+        : h("div", { class: "choice" }, h("input", { type: "checkbox", id: `${name}-ForceStop`, name, value: "ForceStop" }),
+          h("label", { for: `${name}-ForceStop` }, "Shut the instance down, make the change and start it again")));
   }
-  clear(d.body, head, h("p", { class: "help" }, "Changes like this are made while the instance is shut down."), forceBox, form,
-    error.el);
+  clear(d.body, head, running ? null : h("p", { class: "help" }, "Changes like this are made while the instance is shut down."),
+    forceBox, form, error.el);
   let part;
   try {
-    part = await spec.build(inst, form);
+    part = await spec.build(inst, form, d);
   } catch (exc) {
     error.show(exc.message);
     return d;
@@ -88,10 +101,11 @@ export async function openFollowUp(action, instanceId, { onChanged } = {}) {
     event.preventDefault();
     error.hide();
     const extra = {};
-    if (forced) {
+    if (running) {
       const picked = forceBox.querySelector("input:checked");
       if (!picked) {
-        error.show("This instance is running: choose how to apply the change (or shut the instance down first).");
+        error.show(spec.online ? "This instance is running: choose how to grow the disk."
+          : "This instance is running: tick the box to agree that it is shut down and started again.");
         forceBox.querySelector("input")?.focus();
         return;
       }
@@ -104,16 +118,31 @@ export async function openFollowUp(action, instanceId, { onChanged } = {}) {
       return;
     }
     submit.disabled = true;
+    let requestId;
     try {
       const { service = "cvm", params } = part.request();
-      await call(service, action, { ...params, ...extra });
-      toast(part.done(), "ok");
-      d.close();
-      onChanged?.();
+      requestId = (await call(service, action, { ...params, ...extra })).RequestId;
     } catch (exc) {
       error.show(exc.message);
       submit.disabled = false;
+      return;
     }
+    d.close();
+    onChanged?.();
+    // The toast tells what happened once it has: the change is made (and the instance restarted) after the
+    // request was accepted, not when this dialog closes.
+    if (extra.ForceStop) toast(`${label(inst)} is shutting down to ${spec.what}; it starts again afterwards.`, "info");
+    try {
+      const after = await finished(inst.InstanceId, requestId);
+      if (after && after.LatestOperationState === "FAILED") {
+        toast(`${spec.title} of ${label(inst)} failed: ${after.LatestOperationErrorMsg || "see the instance's log"}`, "error");
+      } else {
+        toast(part.done(after), "ok");
+      }
+    } catch (exc) {
+      toast(`${spec.title} of ${label(inst)}: ${exc.message}`, "info");
+    }
+    onChanged?.();
   });
   form.querySelector("input:not([type=hidden]), select")?.focus();
   return d;
@@ -148,7 +177,7 @@ async function buildType(inst, form) {
     validate: () => (select.value ? null : "Choose the new instance type."),
     focus: () => select.focus(),
     request: () => ({ params: { InstanceIds: [inst.InstanceId], InstanceType: select.value } }),
-    done: () => `Changing ${label(inst)} to ${select.value}.`,
+    done: () => `${label(inst)} is now ${select.value}.`,
   };
 }
 
@@ -187,7 +216,7 @@ async function buildResize(inst, form) {
         ? { InstanceId: inst.InstanceId, SystemDisk: { DiskSize: value } }
         : { InstanceId: inst.InstanceId, DataDisks: [{ DiskId: disk.DiskId, DiskSize: value }] } };
     },
-    done: () => `Growing ${select.value} of ${label(inst)} to ${size.value} GiB.`,
+    done: () => `Disk ${select.value} of ${label(inst)} grown to ${size.value} GiB.`,
   };
 }
 
@@ -228,19 +257,22 @@ function buildPassword(inst, form) {
     },
     focus: () => pw.focus(),
     request: () => ({ params: { InstanceIds: [inst.InstanceId], Password: pw.value, UserName: user.value.trim() } }),
-    done: () => `Resetting the password of ${label(inst)}.`,
+    done: () => `The password of ${label(inst)} was reset.`,
   };
 }
 
-async function buildKeys(inst, form, load) {
+async function buildKeys(inst, form, load, d) {
   const keys = (await call("cvm", "DescribeKeyPairs", { Limit: 100 })).KeyPairSet;
   const loaded = new Set(inst.LoginSettings?.KeyIds || []);
   const offered = load ? keys : keys.filter((k) => loaded.has(k.KeyId));
   const fieldset = h("fieldset", { class: "choices" }, h("legend", {}, load ? "Key pairs to load" : "Key pairs to unload"));
   if (!offered.length) {
-    fieldset.append(h("p", { class: "muted" }, load
-      ? "There are no key pairs in this region yet: create or import one with CreateKeyPair / ImportKeyPair."
-      : "No key pair is loaded on this instance."));
+    fieldset.append(h("p", { class: "muted" }, load ? "There are no key pairs in this region yet." : "No key pair is loaded on this instance."));
+  }
+  if (load) {
+    // Creating a key is its own page (the private key is shown once there); the dialog closes on the way.
+    form.append(h("p", { class: "help" }, h("a", { href: "#/keys", "data-role": "create-key", onclick: () => d.close() },
+      "Create or import a key pair"), " on the SSH key pairs page, then come back to load it."));
   }
   for (const k of offered) {
     const id = uid("key");
@@ -256,6 +288,6 @@ async function buildKeys(inst, form, load) {
     validate: () => (picked().length ? null : "Choose at least one key pair."),
     focus: () => fieldset.querySelector("input:not(:disabled)")?.focus(),
     request: () => ({ params: { InstanceIds: [inst.InstanceId], KeyIds: picked() } }),
-    done: () => `${load ? "Loading" : "Unloading"} ${picked().length} key pair(s) on ${label(inst)}.`,
+    done: () => `${picked().length === 1 ? "Key pair" : `${picked().length} key pairs`} ${load ? "loaded on" : "unloaded from"} ${label(inst)}.`,
   };
 }

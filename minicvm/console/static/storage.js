@@ -46,7 +46,7 @@ async function pickInstanceDialog({ title, intro, zone, submitLabel, extra, acti
   select.focus();
 }
 
-function listPage({ title, sub, load, headers, row, empty, tools }) {
+export function listPage({ title, sub, load, headers, row, empty, tools }) {
   let tbody;
   let message;
   let seq = 0;
