@@ -5,13 +5,18 @@
 
 const assert = require("node:assert/strict");
 const tencentcloud = require("tencentcloud-sdk-nodejs-cvm");
+const { CommonClient } = require("tencentcloud-sdk-nodejs-common");
 
 const CvmClient = tencentcloud.cvm.v20170312.Client;
-const client = new CvmClient({
+const clientConfig = {
   credential: { secretId: process.env.MINICVM_SECRET_ID, secretKey: process.env.MINICVM_SECRET_KEY },
   region: "ap-guangzhou",
   profile: { httpProfile: { endpoint: process.env.MINICVM_ENDPOINT, protocol: "http://" }, language: "en-US" },
-});
+};
+const client = new CvmClient(clientConfig);
+// The global services, as tools call them first; the SDK names the scope after the endpoint (`127`) here too.
+const sts = new CommonClient("sts.tencentcloudapi.com", "2018-08-13", { ...clientConfig, region: "" });
+const tag = new CommonClient("tag.tencentcloudapi.com", "2018-08-13", { ...clientConfig, region: "" });
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const step = (what) => console.log(`ok - ${what}`);
@@ -43,6 +48,10 @@ async function refusal(call) {
 }
 
 async function main() {
+  const who = await sts.request("GetCallerIdentity", {});
+  assert.equal(who.Type, "CAMUser");
+  step("sts GetCallerIdentity");
+
   const name = `node-${Date.now()}`;
   const run = await client.RunInstances({
     Placement: { Zone: "ap-guangzhou-3" }, ImageId: "img-eb30mz89", InstanceType: "S5.MEDIUM4",
@@ -98,6 +107,13 @@ async function main() {
   const status = await client.DescribeInstancesStatus({ InstanceIds: [third] });
   assert.equal(status.InstanceStatusSet[0].InstanceState, "RUNNING");
   step("filters and paging");
+
+  const resource = `qcs::cvm:ap-guangzhou:uin/${who.AccountId}:instance/${third}`;
+  const tagged = await tag.request("TagResources", { ResourceList: [resource], Tags: [{ TagKey: "via", TagValue: "node" }] });
+  assert.deepEqual(tagged.FailedResources, []);
+  const byTag = await client.DescribeInstances({ Filters: [{ Name: "tag:via", Values: ["node"] }] });
+  assert.deepEqual(byTag.InstanceSet.map((i) => i.InstanceId), [third]);
+  step("a tag bound through the Tag service filters DescribeInstances");
 
   await client.TerminateInstances({ InstanceIds: ids });
   const deadline = Date.now() + 30000;
