@@ -244,3 +244,13 @@ def test_a_disk_moved_just_before_a_start_is_where_the_api_says(make_server) -> 
     api.wait_state([first], "RUNNING")
     assert wait_disk(api, added, "ATTACHED")["InstanceId"] == first
     assert added in [d["DiskId"] for d in httpx.get(guest_url(api, first) + "/").json()["Disks"]]
+
+
+def test_create_and_terminate_answer_at_once_and_the_runner_does_the_storage(server, api: Api) -> None:
+    disk_id = new_disk(api)
+    assert disk(api, disk_id)["DiskState"] == "UNATTACHED"  # visible at once, as Tencent shows a new disk
+    storage = server.data_dir / "disks" / disk_id
+    api.wait(lambda: storage.is_dir())
+    cbs(api, "TerminateDisks", DiskIds=[disk_id])
+    assert cbs(api, "DescribeDisks", DiskIds=[disk_id])["TotalCount"] == 0
+    api.wait(lambda: not storage.exists())

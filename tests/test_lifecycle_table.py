@@ -151,7 +151,8 @@ def test_a_plan_refuses_parameters_of_another_action() -> None:
 EVERY_STEP: list[st.Step] = [
     st.Launch(), st.PowerOn(), st.PowerOff(StopType.HARD, StoppedMode.STOP_CHARGING), st.Reboot(StopType.SOFT_FIRST),
     *[st.Apply(c) for c in APPLY_CHANGES.values()], st.Apply(st.GrowDisk(None, 50, online=True)),
-    st.Isolate(), st.Destroy(True), st.AttachDisk("ins-abcdefgh"), st.DetachDisk(), st.ExpandDisk(200),
+    st.Isolate(), st.Destroy(True), st.CreateDisk(20), st.DeleteDisk(), st.AttachDisk("ins-abcdefgh"), st.DetachDisk(),
+    st.ExpandDisk(200),
     st.CreateAddress(), st.BindAddress(), st.UnbindAddress(True), st.ReleaseAddress(),
 ]
 

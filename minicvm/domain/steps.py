@@ -122,6 +122,18 @@ InstanceStep = Launch | PowerOn | PowerOff | Reboot | Apply | Isolate | Destroy
 
 
 @dataclass(frozen=True, slots=True)
+class CreateDisk:
+    """An elastic disk's storage is made. Its row exists already, UNATTACHED, as Tencent shows a new disk."""
+
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteDisk:
+    """A terminated elastic disk's storage is removed. Its row is gone already."""
+
+
+@dataclass(frozen=True, slots=True)
 class AttachDisk:
     instance_id: str
 
@@ -159,7 +171,8 @@ class ReleaseAddress:
     pass
 
 
-ResourceStep = AttachDisk | DetachDisk | ExpandDisk | CreateAddress | BindAddress | UnbindAddress | ReleaseAddress
+ResourceStep = (CreateDisk | DeleteDisk | AttachDisk | DetachDisk | ExpandDisk
+                | CreateAddress | BindAddress | UnbindAddress | ReleaseAddress)
 
 Step = InstanceStep | ResourceStep
 

@@ -1,5 +1,5 @@
-"""Operation steps on disks and addresses (CBS attach/detach/expand, EIP create/bind/unbind/release).
-Like instance steps they are idempotent, so recovery after a crash simply runs them again."""
+"""Operation steps on disks and addresses (CBS create/delete/attach/detach/expand, EIP create/bind/unbind/
+release). Like instance steps they are idempotent, so recovery after a crash simply runs them again."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from minicvm.domain.steps import (
     AttachDisk,
     BindAddress,
     CreateAddress,
+    CreateDisk,
+    DeleteDisk,
     DetachDisk,
     ExpandDisk,
     ReleaseAddress,
@@ -29,7 +31,15 @@ class ResourceStepFailed(Exception):
 
 
 async def run(store: Store, driver: Driver, op: Any, step: ResourceStep, delay_seconds: float) -> None:
-    """Run one step after `delay_seconds`: Tencent's disk and address actions are asynchronous too."""
+    """Run one step after `delay_seconds`: Tencent's disk and address actions are asynchronous too.
+    Making and removing a disk's storage shows in no state, so those run at once."""
+    match step:
+        case CreateDisk(size=size):
+            await _create(store, driver, op, size)
+            return
+        case DeleteDisk():
+            await driver.delete_disk(op.resource_id)
+            return
     await asyncio.sleep(delay_seconds)
     match step:
         case AttachDisk(instance_id=instance_id):
@@ -48,6 +58,18 @@ async def run(store: Store, driver: Driver, op: Any, step: ResourceStep, delay_s
             await _eip_release(store, op)
         case _:
             raise ValueError(f"unknown step {step!r}")
+
+
+async def _create(store: Store, driver: Driver, op: Any, size: int) -> None:
+    try:
+        await driver.create_disk(op.resource_id, size)
+    finally:
+        # TerminateDisks may have come meanwhile: its DeleteDisk ran before or during this, so the
+        # storage just made would be left behind. The row is gone before any DeleteDisk is queued.
+        with store.read() as conn:
+            gone = conn.execute(sa.select(disks.c.id).where(disks.c.id == op.resource_id)).first() is None
+        if gone:
+            await driver.delete_disk(op.resource_id)
 
 
 async def _attach(store: Store, driver: Driver, op: Any, instance_id: str) -> None:

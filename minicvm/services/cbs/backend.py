@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from minicvm import ids as idmod
 from minicvm.domain import lifecycle as lc
-from minicvm.domain.steps import AttachDisk, DetachDisk, ExpandDisk, ResourceStep
+from minicvm.domain.steps import AttachDisk, CreateDisk, DeleteDisk, DetachDisk, ExpandDisk, ResourceStep
 from minicvm.engine import operations as ops
 from minicvm.errors import ApiError
 from minicvm.services import common, listing
@@ -64,7 +64,7 @@ class DiskBackend:
             earlier = common.remembered(conn, account_id, "CreateDisks", client_token)
             if earlier is not None:
                 return list(earlier["DiskIdSet"])
-            created = []
+            created, op_ids = [], []
             for name in names:
                 disk_id = idmod.new_id("disk")
                 conn.execute(disks.insert().values(
@@ -73,9 +73,9 @@ class DiskBackend:
                     delete_with_instance=False, state=DiskState.UNATTACHED, name=name, charge_type=charge_type,
                     created_time=now(), tags=tags))
                 created.append(disk_id)
+                op_ids.append(self._operation(conn, "CreateDisks", disk_id, CreateDisk(size)))
             common.remember(conn, account_id, "CreateDisks", client_token, {"DiskIdSet": created})
-        for disk_id in created:
-            await self.cloud.driver.create_disk(disk_id, size)
+        self.cloud.runner.submit(op_ids)
         return created
 
     def describe(self, *, ids: list[str], filters: dict[str, list[str]], offset: int, limit: int,
@@ -206,5 +206,5 @@ class DiskBackend:
                     raise ApiError("ResourceUnavailable.Attached" if disk.instance_id else "InvalidDisk.Busy",
                                    f"{disk_id} is {disk.state}; detach it first.")
             conn.execute(disks.delete().where(_c.id.in_(disk_ids)))
-        for disk_id in disk_ids:
-            await self.cloud.driver.delete_disk(disk_id)
+            op_ids = [self._operation(conn, "TerminateDisks", disk_id, DeleteDisk()) for disk_id in disk_ids]
+        self.cloud.runner.submit(op_ids)
