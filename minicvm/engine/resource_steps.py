@@ -89,7 +89,14 @@ async def _detach(store: Store, driver: Driver, op: Any) -> None:
     with store.read() as conn:
         disk = conn.execute(sa.select(disks).where(disks.c.id == op.resource_id)).one()
     if disk.instance_id:
-        await driver.detach_disk(disk.instance_id, disk.id)
+        try:
+            await driver.detach_disk(disk.instance_id, disk.id)
+        except GuestError as exc:
+            # The guest kept the disk (a driver without hot-plug, and the instance started meanwhile):
+            # so does the store.
+            with store.write() as conn:
+                conn.execute(disks.update().where(disks.c.id == disk.id).values(state="ATTACHED"))
+            raise ResourceStepFailed(str(exc)) from None
     with store.write() as conn:
         conn.execute(disks.update().where(disks.c.id == disk.id).values(
             state="UNATTACHED", instance_id=None, last_instance_id=disk.instance_id or disk.last_instance_id))
