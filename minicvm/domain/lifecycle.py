@@ -238,9 +238,13 @@ RULES: dict[Action, Rule] = {
 }
 
 
+# The same rules by plain name: the API looks them up for every instance of every request.
+_BY_NAME: dict[str, Rule] = {action.value: rule for action, rule in RULES.items()}
+
+
 def plan(action: str, instance: InstanceFacts, params: Params = None) -> list[Step]:
     """The steps that carry out `action` on `instance` (which the table accepted for it)."""
-    return RULES[Action(action)].plan(instance, params)
+    return _BY_NAME[action].plan(instance, params)
 
 
 @dataclass(frozen=True)
@@ -271,7 +275,7 @@ class Refusal:
 def refusal(action: str, instance_id: str, state: str, operation_state: str | None, forced: bool = False
             ) -> Refusal | None:
     """Why `action` may not run on this instance now, or None if it may."""
-    rule = RULES[Action(action)]
+    rule = _BY_NAME[action]
     if state in rule.accepts or (forced and state in rule.accepts_forced):
         if operation_state == OPERATING:
             return Refusal(

@@ -203,29 +203,31 @@ _STEP_TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(Ste
 _CHANGE_TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(Change)}
 
 
-def _encode_value(value: Any) -> Any:
-    if isinstance(value, StrEnum):
-        return value.value
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, _CHANGE_CLASSES):
-        return {"change": type(value).__name__, **_fields_of(value)}
-    return value
-
-
-def _fields_of(value: Any) -> dict[str, Any]:
-    return {f.name: _encode_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 _CHANGE_CLASSES = tuple(_CHANGE_TYPES.values())
 
 
+def _encode(value: Any, tag: str) -> dict[str, Any]:
+    # Enums and tuples are left to the JSON serializer (both the store's and the standard one write them as
+    # their values and as arrays); this runs for every accepted operation, so it does no more than it must.
+    cls: type = type(value)
+    data: dict[str, Any] = {tag: cls.__name__}
+    for name in _field_names(cls):
+        field = getattr(value, name)
+        data[name] = _encode(field, "change") if isinstance(field, _CHANGE_CLASSES) else field
+    return data
+
+
 def encode_step(step: Step) -> dict[str, Any]:
-    return {"step": type(step).__name__, **_fields_of(step)}
+    return _encode(step, "step")
 
 
 def encode_steps(steps: list[Step]) -> list[dict[str, Any]]:
-    return [encode_step(s) for s in steps]
+    return [_encode(s, "step") for s in steps]
 
 
 def _same(value: Any) -> Any:
@@ -234,7 +236,7 @@ def _same(value: Any) -> Any:
 
 def _converter(hint: Any) -> Callable[[Any], Any]:
     if isinstance(hint, type) and issubclass(hint, StrEnum):
-        return hint
+        return hint._value2member_map_.__getitem__  # the member by value, without the slow Enum call
     if typing.get_origin(hint) is tuple:
         return tuple
     if hint == Change:
