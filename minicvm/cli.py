@@ -77,6 +77,7 @@ def serve(**flags: Any) -> None:
     the environment variable of the same name (MINICVM_ and upper case, e.g. MINICVM_BOOT_SECONDS)."""
     import uvicorn
 
+    from minicvm.api.connections import guarded_protocol, limits_from
     from minicvm.cloud import Cloud
     from minicvm.fdlimit import raise_fd_limit
     from minicvm.server import build_app
@@ -96,8 +97,9 @@ def serve(**flags: Any) -> None:
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
     uv_config = uvicorn.Config(app_, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                               loop="uvloop", http="httptools", timeout_graceful_shutdown=5,
-                               proxy_headers=False, server_header=False)
+                               loop="uvloop", http=guarded_protocol(limits_from(settings)),
+                               timeout_keep_alive=settings.idle_timeout, timeout_graceful_shutdown=5,
+                               proxy_headers=False, server_header=False, backlog=4096)
     Server(uv_config).run()
 
 

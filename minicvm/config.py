@@ -76,6 +76,18 @@ class Settings:
     qemu_bytes_per_gib: int = _setting(1 << 30, "qemu: bytes a disk holds per GiB of its size (at least 16 MiB for ext4).")
     qemu_boot_timeout: float = _setting(120.0, "qemu: how long a guest may take to answer after power-on, seconds.")
     max_body_bytes: int = _setting(1 << 20, "Largest API request body accepted, bytes.")
+    # What a client without credentials can make the server hold (api/connections.py).
+    max_connections: int = _setting(0, "Most open HTTP connections; beyond it new ones are closed at once. "
+                                       "0: three quarters of the descriptor limit.")
+    max_header_bytes: int = _setting(64 << 10, "Largest request line and headers of one request, bytes.")
+    header_timeout: float = _setting(10.0, "Seconds a connection has, from opening or its first byte, to send "
+                                           "a request's headers.")
+    body_timeout: float = _setting(30.0, "Longest wait for the next piece of a request body, seconds.")
+    idle_timeout: float = _setting(5.0, "Seconds a kept-alive connection may stay idle between requests.")
+    # /metrics answers anyone who can reach the port, so by default it shows totals only: per-resource
+    # labels would list every account's listener, target and instance ids.
+    metrics_token: str = _setting("", "Bearer token that unlocks per-resource labels on /metrics; empty: totals only.",
+                                  "TOKEN")
     # Per-account quotas on the pools every account shares (services/quotas.py).
     quota_instances: int = _setting(20_000, "Most instances one account may hold (guest addresses are shared).")
     quota_public_ips: int = _setting(100, "Most public IPs (EIPs and instances' public IPs) one account may hold.")

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -17,7 +18,7 @@ from minicvm import services
 from minicvm.api.app import ApiEndpoint
 from minicvm.cloud import Cloud
 from minicvm.console.routes import routes as console_routes
-from minicvm.metrics import render
+from minicvm.metrics import per_resource_allowed, render
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,9 @@ def build_app(cloud: Cloud, keep_guests_running: bool = False) -> Front:
     async def healthz(_request: object) -> PlainTextResponse:
         return PlainTextResponse("ok\n")
 
-    async def metrics(_request: object) -> Response:
-        return Response(render(cloud), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(request: Request) -> Response:
+        detail = per_resource_allowed(cloud.settings.metrics_token, request.headers.get("authorization"))
+        return Response(render(cloud, detail), media_type=CONTENT_TYPE_LATEST)
 
     routes = [
         Route("/healthz", healthz),

@@ -14,6 +14,8 @@ from tests.support.clb import FAST_CHECK, NO_CHECK, Balancer, clb, failures, loa
 from tests.support.client import Api
 from tests.support.server import SECRET_ID, SECRET_KEY
 
+METRICS_TOKEN = "metrics-test-token"
+
 
 @pytest.fixture(scope="module")
 def clb_server(tmp_path_factory, backend):
@@ -21,7 +23,7 @@ def clb_server(tmp_path_factory, backend):
 
     # Health-check seconds run ten times faster here; the API still takes Tencent's ranges.
     srv = ServerProcess(tmp_path_factory.mktemp(f"clb-{backend}"), backend, clb_time_scale=0.1,
-                        shutdown_seconds=0.5, soft_stop_timeout=5).start()
+                        shutdown_seconds=0.5, soft_stop_timeout=5, metrics_token=METRICS_TOKEN).start()
     yield srv
     srv.close()
     srv.assert_clean_log()
@@ -41,8 +43,12 @@ def test_traffic_spreads_by_weight(capi: Api) -> None:
     assert seen[ids[0]] == 20 and seen[ids[1]] == 40 and seen[ids[2]] == 60
     targets = clb(capi, "DescribeTargets", LoadBalancerId=lb.lb)["Listeners"][0]
     assert targets["Targets"] is None and len(targets["Rules"][0]["Targets"]) == 3
-    metrics = httpx.get(f"http://{capi.endpoint}/metrics").text
+    metrics = httpx.get(f"http://{capi.endpoint}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
     assert f'target="{ids[2]}:80"' in metrics and "minicvm_clb_requests_total" in metrics
+    # Without the token: totals only, no account's resource ids.
+    public = httpx.get(f"http://{capi.endpoint}/metrics").text
+    assert "minicvm_clb_requests_total" in public
+    assert not any(resource in public for resource in (*ids, lb.lb, "lbl-", "ins-")), public
     lb.delete()
 
 

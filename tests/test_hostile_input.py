@@ -186,3 +186,31 @@ def test_console_never_answers_500(server) -> None:
     assert console.http.get("/console/api/instances/ins-%00").status_code in (400, 404)
     console.close()
     server.assert_clean_log()
+
+
+def test_host_and_content_type_must_be_signed(server) -> None:
+    body = b"{}"
+    for signed in (("host",), ("content-type",), ("x-tc-action",)):
+        ts = int(time.time())
+        date = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+        headers = {"content-type": "application/json", "host": server.endpoint, "x-tc-action": "DescribeZones"}
+        sig = expected_signature(secret_key=SECRET_KEY, method="POST", query="", headers=headers, signed_headers=signed,
+                                 body=body, timestamp=str(ts), date=date, service="cvm")
+        headers.update({"X-TC-Version": "2017-03-12", "X-TC-Timestamp": str(ts), "X-TC-Region": "ap-guangzhou",
+                        "Authorization": f"TC3-HMAC-SHA256 Credential={SECRET_ID}/{date}/cvm/tc3_request, "
+                                         f"SignedHeaders={';'.join(signed)}, Signature={sig}"})
+        resp = httpx.post(server.url, content=body, headers=headers, timeout=10)
+        refused(resp, "AuthFailure.InvalidAuthorization")
+
+
+def test_console_pages_cannot_be_framed_or_load_foreign_code(server) -> None:
+    console = ConsoleClient(server.url)
+    for path in ("/console/login", "/console/static/app.js"):
+        headers = console.http.get(path).headers
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert headers["x-frame-options"] == "DENY"
+    assert console.sign_in().status_code == 303
+    page = console.http.get("/console/")
+    assert page.headers["x-frame-options"] == "DENY" and "content-security-policy" in page.headers
+    console.close()

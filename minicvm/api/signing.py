@@ -19,6 +19,7 @@ from minicvm.errors import ApiError
 
 ALGORITHM = "TC3-HMAC-SHA256"
 UNSIGNED = "UNSIGNED-PAYLOAD"
+REQUIRED_SIGNED_HEADERS = frozenset({"content-type", "host"})
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,12 @@ def parse_authorization(value: str | None) -> Credential:
         raise bad from None
     if terminator != "tc3_request" or not secret_id or not service or not signed or not _is_hex_digest(signature):
         raise bad
+    missing = REQUIRED_SIGNED_HEADERS.difference(signed)
+    if missing:
+        # Every Tencent SDK (and tccli through the Python one) signs both; an unsigned Host would let a
+        # signed request be replayed at another endpoint, an unsigned Content-Type change how it is read.
+        raise ApiError("AuthFailure.InvalidAuthorization",
+                       f"SignedHeaders must include {' and '.join(sorted(missing))} (sign content-type;host).")
     return Credential(secret_id, date, service, signed, signature)
 
 

@@ -18,10 +18,12 @@ JSON (session cookie required; POST needs the header X-CSRF-Token):
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import json
 import math
 import re
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -318,24 +320,47 @@ class Console:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+# The console's pages load only its own scripts, styles and API, and may not be framed by another site
+# (clickjacking its shutdown buttons); every console answer carries these.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                               "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _with_page_headers(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        response = await handler(request)
+        response.headers.update(PAGE_HEADERS)
+        return response
+
+    return wrapped
+
+
 def routes(cloud: Cloud) -> list[BaseRoute]:
     console = Console(cloud)
 
     async def root(_request: Request) -> Response:
         return RedirectResponse("/console/", status_code=307)
 
-    return [
-        Route("/console", root),
-        Route("/console/", console.app),
-        Route("/console/login", console.login_page, methods=["GET"]),
-        Route("/console/login", console.login, methods=["POST"]),
-        Route("/console/logout", console.logout, methods=["POST"]),
-        Route("/console/static/{name}", console.static),
-        Route("/console/api/me", console.me),
-        Route("/console/api/call", console.call, methods=["POST"]),
-        Route("/console/api/instances", console.instances),
-        Route("/console/api/instances/{instance_id}", console.instance),
-        Route("/console/api/lifecycle", console.lifecycle),
-        Route("/console/api/clb/{lb_id}/counters", console.counters),
-        Route("/console/api/events", console.events),
+    table: list[tuple[str, Callable[[Request], Awaitable[Response]], list[str] | None]] = [
+        ("/console", root, None),
+        ("/console/", console.app, None),
+        ("/console/login", console.login_page, ["GET"]),
+        ("/console/login", console.login, ["POST"]),
+        ("/console/logout", console.logout, ["POST"]),
+        ("/console/static/{name}", console.static, None),
+        ("/console/api/me", console.me, None),
+        ("/console/api/call", console.call, ["POST"]),
+        ("/console/api/instances", console.instances, None),
+        ("/console/api/instances/{instance_id}", console.instance, None),
+        ("/console/api/lifecycle", console.lifecycle, None),
+        ("/console/api/clb/{lb_id}/counters", console.counters, None),
+        ("/console/api/events", console.events, None),
     ]
+    return [Route(path, _with_page_headers(handler), methods=methods) for path, handler, methods in table]
