@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from minicvm import ids
 from minicvm.domain import lifecycle as lc
 from minicvm.domain.states import StopType
-from minicvm.drivers.base import PowerState
+from minicvm.drivers.base import Capabilities, PowerState, StopMode
 from minicvm.drivers.sim.driver import SimDriver
 from minicvm.engine import operations as ops
 from minicvm.store.tables import events
@@ -104,5 +104,45 @@ def test_a_busy_instance_is_left_to_its_operation(tmp_path: Path) -> None:
         assert (inst.state, inst.latest_operation_state) == (lc.RUNNING, lc.SUCCESS)
         assert await after.driver.power_state(instance_id) is PowerState.RUNNING
         await after.close()
+
+    run(tmp_path, body)
+
+
+class OutlivingSimDriver(SimDriver):
+    """The sim driver handed on from one runner to the next: its guests really do outlive the "server",
+    as qemu's processes do, so it declares so."""
+
+    capabilities = Capabilities(guests_survive_restart=True, hotplug_disks=True)
+
+
+def test_a_surviving_guest_found_off_is_recorded_as_stopped_unless_we_shut_it_down(tmp_path: Path) -> None:
+    async def body(engine: Engine) -> None:
+        await engine.driver.close()
+        engine = engine.restarted(driver=OutlivingSimDriver(tmp_path, boot_seconds=0, shutdown_seconds=0))
+        died, alive = await running(engine, 2)
+
+        # The server was killed; meanwhile one guest powered off by itself.
+        await engine.driver.stop(died, StopMode.HARD, 0)
+        after = engine.restarted(driver=engine.driver)
+        await after.runner.recover()
+        assert {i: engine.instance(i).state for i in (died, alive)} == {died: lc.STOPPED, alive: lc.RUNNING}
+        assert await after.driver.power_state(died) is PowerState.OFF
+        assert await after.driver.power_state(alive) is PowerState.RUNNING  # left alone
+
+        # An orderly stop powers the guests off after noting which ran: the next start boots them again.
+        after.runner.write_host_shutdown_marker()
+        await after.driver.stop(alive, StopMode.HARD, 0)
+        again = after.restarted(driver=after.driver)
+        await again.runner.recover()
+        for _ in range(100):
+            if await again.driver.power_state(alive) is PowerState.RUNNING:
+                break
+            await asyncio.sleep(0.02)
+        assert await again.driver.power_state(alive) is PowerState.RUNNING
+        assert engine.instance(alive).state == lc.RUNNING
+        with engine.store.read() as conn:
+            logged = conn.execute(sa.select(events.c.resource_id).where(events.c.kind == "GuestPoweredOff")).all()
+        assert [r.resource_id for r in logged] == [died]
+        await again.close()
 
     run(tmp_path, body)
