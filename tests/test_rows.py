@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import dialect as postgresql_dialect
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 
 from minicvm.errors import ApiError
 from minicvm.services.owned import Owned, Scope
-from minicvm.store import rows
+from minicvm.store import rows, statements
 from minicvm.store.db import Store, migrate
 from minicvm.store.prepared import Prepared, each
 from minicvm.store.tables import disks, metadata, vpcs
@@ -83,3 +85,14 @@ def test_owned_lookup_sees_only_the_callers_account_and_region(store: Store) -> 
             VPCS.many(conn, here, ["vpc-mine0001", "vpc-theirs01", "vpc-shanghai"])
     assert (one.value.code, one.value.message) == ("ResourceNotFound", "The VPC vpc-theirs01 does not exist.")
     assert many.value.message == "The VPCs ['vpc-theirs01', 'vpc-shanghai'] do not exist."
+
+
+@pytest.mark.parametrize("dialect", [sqlite_dialect(), postgresql_dialect()], ids=["sqlite", "postgresql"])
+def test_every_shared_statement_compiles_and_selects_its_row_class(dialect: sa.Dialect) -> None:
+    prepared = {name: value for name, value in vars(statements).items() if isinstance(value, Prepared)}
+    assert {"INSTANCE", "OPERATION", "STATUS_PAGE", "GUEST_DISKS", "ALL_GROUPS"} <= set(prepared)
+    for name, statement in prepared.items():
+        compiled = statement._compile(dialect, {list_name: 2 for list_name in statement.lists})
+        assert compiled.sql, name
+        if compiled.row is not None:
+            assert statement.row is not None, f"{name} selects rows but names no row class"

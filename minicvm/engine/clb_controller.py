@@ -27,7 +27,7 @@ from minicvm.dataplane.model import (
 from minicvm.dataplane.plane import DataPlane
 from minicvm.engine.events import Bus
 from minicvm.store.db import Store
-from minicvm.store.prepared import Prepared
+from minicvm.store.statements import BALANCERS_OF
 from minicvm.store.tables import events, instances, lb_rules, lb_targets, listeners, load_balancers
 from minicvm.timefmt import now
 
@@ -47,11 +47,6 @@ def drain_seconds_of(tags: list[dict[str, str]], default: float) -> float:
         if tag.get("TagKey") == DRAIN_TAG:
             return float(tag["TagValue"])
     return default
-
-
-# Asked before every planned power-off: a prepared statement (see store/prepared.py).
-BALANCERS_OF: Prepared[Any] = Prepared(lambda: sa.select(load_balancers.c.id, load_balancers.c.tags).where(
-    load_balancers.c.id.in_(sa.select(lb_targets.c.lb_id).where(lb_targets.c.instance_id == sa.bindparam("instance_id")))))
 
 
 class ClbController:

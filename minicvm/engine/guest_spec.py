@@ -7,15 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from minicvm.drivers.base import DiskSpec, GuestSpec
-from minicvm.store.prepared import Prepared
-from minicvm.store.tables import disks
-
-# Read before every boot: a prepared statement (see store/prepared.py).
-GUEST_DISKS: Prepared[Any] = Prepared(
-    lambda: sa.select(disks.c.id, disks.c.size, disks.c.usage)
-    .where(disks.c.instance_id == sa.bindparam("id"),
-           disks.c.state.in_([sa.literal(s) for s in ("ATTACHED", "EXPANDING", "DETACHING")]))
-    .order_by(disks.c.usage.desc(), disks.c.seq))
+from minicvm.store.statements import GUEST_DISKS
 
 
 def build_spec(conn: sa.Connection, inst: Any) -> GuestSpec:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -14,8 +13,8 @@ from minicvm import ids
 from minicvm.domain import lifecycle as lc
 from minicvm.domain.steps import Step, encode_steps, transitional_state
 from minicvm.errors import ApiError
-from minicvm.store.prepared import Prepared, each
-from minicvm.store.tables import instances, operations
+from minicvm.store.rows import Instance
+from minicvm.store.statements import ENTER_OPERATION, INSERT_OPERATION, OWNED_INSTANCES
 from minicvm.timefmt import now
 
 
@@ -23,23 +22,6 @@ from minicvm.timefmt import now
 class Accepted:
     request_id: str
     operation_ids: list[str]
-
-
-INSERT_OPERATION: Prepared[Any] = Prepared(lambda: operations.insert().values(
-    {name: sa.bindparam(name) for name in ("id", "request_id", "account_id", "resource_id", "action", "steps", "step",
-                                           "params", "state", "created_time", "updated_time")}))
-
-OWNED_INSTANCES: Prepared[Any] = Prepared(lambda ids: sa.select(instances).where(
-    instances.c.account_id == sa.bindparam("account_id"), instances.c.id.in_(each("ids", ids))), lists=("ids",))
-
-# Compare-and-set: the instance is still in the state we checked, and no operation took it meanwhile.
-ENTER_OPERATION: Prepared[Any] = Prepared(lambda: instances.update().where(
-    instances.c.id == sa.bindparam("instance_id"),
-    instances.c.state == sa.bindparam("checked_state"),
-    sa.or_(instances.c.latest_operation_state.is_(None), instances.c.latest_operation_state != lc.OPERATING),
-).values(state=sa.bindparam("new_state"), latest_operation=sa.bindparam("action"),
-         latest_operation_state=lc.OPERATING, latest_operation_request_id=sa.bindparam("request_id"),
-         latest_operation_error=None))
 
 
 def insert_operation(conn: sa.Connection, *, account_id: int, resource_id: str, action: str,
@@ -53,7 +35,7 @@ def insert_operation(conn: sa.Connection, *, account_id: int, resource_id: str, 
     return op_id
 
 
-def load_owned(conn: sa.Connection, account_id: int, instance_ids: Sequence[str]) -> dict[str, Any]:
+def load_owned(conn: sa.Connection, account_id: int, instance_ids: Sequence[str]) -> dict[str, Instance]:
     rows = OWNED_INSTANCES.all(conn, account_id=account_id, ids=list(dict.fromkeys(instance_ids)))
     found = {r.id: r for r in rows}
     missing = [i for i in instance_ids if i not in found]
@@ -62,11 +44,11 @@ def load_owned(conn: sa.Connection, account_id: int, instance_ids: Sequence[str]
     return found
 
 
-Check = Callable[[Any], "lc.Refusal | None"]
+Check = Callable[[Instance], "lc.Refusal | None"]
 
 
 def check_batch(conn: sa.Connection, *, account_id: int, region: str, action: str,
-                instance_ids: Sequence[str], forced: bool = False, extra: Check | None = None) -> dict[str, Any]:
+                instance_ids: Sequence[str], forced: bool = False, extra: Check | None = None) -> dict[str, Instance]:
     """The instances, if every one of them may take `action` now; otherwise an error that names each
     refused instance with its reason (the first refusal's code is the error code)."""
     found = load_owned(conn, account_id, instance_ids)

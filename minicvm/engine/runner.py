@@ -36,7 +36,7 @@ from minicvm.engine.changes import apply_changes
 from minicvm.engine.events import Bus
 from minicvm.engine.guest_spec import build_spec
 from minicvm.store.db import Store
-from minicvm.store.prepared import Prepared
+from minicvm.store.statements import INSTANCE, OPERATION, OPERATION_PROGRESS, OPERATION_SUCCEEDED, set_instance
 from minicvm.store.tables import addresses, classic_links, disks, events, instances, lb_targets, operations
 from minicvm.timefmt import now
 
@@ -54,28 +54,6 @@ class StepFailed(Exception):
         super().__init__(message)
         self.state = state
         self.message = message
-
-
-# Every operation runs these: prepared statements (see store/prepared.py).
-OPERATION: Prepared[Any] = Prepared(lambda: sa.select(operations).where(operations.c.id == sa.bindparam("id")))
-INSTANCE: Prepared[Any] = Prepared(lambda: sa.select(instances).where(instances.c.id == sa.bindparam("id")))
-OPERATION_PROGRESS: Prepared[Any] = Prepared(lambda: operations.update().where(operations.c.id == sa.bindparam("id")).values(
-    step=sa.bindparam("step"), state=sa.bindparam("state"), updated_time=sa.bindparam("updated_time")))
-# The instance's LatestOperation is this operation's only while no later request took it over.
-OPERATION_SUCCEEDED: Prepared[Any] = Prepared(lambda: instances.update().where(
-    instances.c.id == sa.bindparam("id"), instances.c.latest_operation_request_id == sa.bindparam("request_id"),
-).values(latest_operation_state=lc.SUCCESS))
-_SET_INSTANCE: dict[tuple[str, ...], Prepared[Any]] = {}
-
-
-def set_instance(conn: sa.Connection, instance_id: str, values: dict[str, Any]) -> None:
-    """UPDATE one instance's columns; one prepared statement per set of columns."""
-    names = tuple(sorted(values))
-    prepared = _SET_INSTANCE.get(names)
-    if prepared is None:
-        prepared = _SET_INSTANCE[names] = Prepared(lambda: instances.update().where(
-            instances.c.id == sa.bindparam("instance_id")).values({n: sa.bindparam(n) for n in names}))
-    prepared.run(conn, instance_id=instance_id, **values)
 
 
 @dataclass(frozen=True)

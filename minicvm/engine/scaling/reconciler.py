@@ -28,7 +28,7 @@ from minicvm.engine.runner import Runner
 from minicvm.engine.scaling import activities, membership
 from minicvm.errors import ApiError
 from minicvm.store.db import Store
-from minicvm.store.prepared import Prepared
+from minicvm.store.statements import ALL_GROUPS
 from minicvm.store.tables import group_instances, instances, launch_configurations, scaling_groups, subnets
 from minicvm.timefmt import as_utc, now
 
@@ -40,10 +40,6 @@ PROBE_TIMEOUT = 0.5
 
 class _Moved(Exception):
     """The member changed under us (an API call won); this decision is dropped."""
-
-
-# Read after every instance event: a prepared statement (see store/prepared.py).
-ALL_GROUPS: Prepared[Any] = Prepared(lambda: sa.select(scaling_groups).order_by(scaling_groups.c.seq))
 
 
 class Reconciler:

@@ -1,0 +1,245 @@
+"""CVM state for one caller in one region: listing instances (with their disks and public IPs), polling
+their states, accepting power and change actions for the runner, and SSH key pairs. Handlers give it
+checked, typed arguments; it answers with store rows or small records of them, or a Tencent-style
+refusal. The polling and accepting paths run prepared statements (store/statements.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+from minicvm import ids as idmod
+from minicvm.domain import keys
+from minicvm.domain import lifecycle as lc
+from minicvm.engine import network
+from minicvm.engine import operations as ops
+from minicvm.errors import ApiError
+from minicvm.services import common, listing
+from minicvm.services.context import Context
+from minicvm.services.owned import Owned, Scope
+from minicvm.store import statements
+from minicvm.store.rows import Instance, KeyPair, fetch
+from minicvm.store.statements import InstanceStatus
+from minicvm.store.tables import addresses, disks, instances, key_pairs
+from minicvm.timefmt import now
+
+KEY_LIMIT = 100
+KEY_PAIRS = Owned(key_pairs, KeyPair, "InvalidKeyPairId.NotFound", "key pair", "key pairs")
+
+_i = instances.c
+
+
+class InstanceDisk(NamedTuple):
+    """A disk as an instance listing shows it."""
+
+    id: str
+    instance_id: str
+    usage: str
+    disk_type: str
+    size: int
+    delete_with_instance: bool
+
+
+@dataclass(frozen=True)
+class InstanceQuery:
+    """DescribeInstances' selection: ids, the filters the store answers, and those checked row by row."""
+
+    ids: list[str]
+    filters: dict[str, list[str]]
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class InstancePage:
+    total: int
+    rows: list[Instance]
+    disks: dict[str, list[InstanceDisk]]
+    public_ips: dict[str, list[str]]
+
+
+FILTER_COLUMNS: dict[str, sa.ColumnElement[Any]] = {
+    "zone": _i.zone, "vpc-id": _i.vpc_id, "subnet-id": _i.subnet_id, "instance-id": _i.id, "uuid": _i.uuid,
+    "instance-charge-type": _i.charge_type, "instance-state": _i.state, "private-ip-address": _i.private_ip}
+FILTER_SPECIAL = {
+    "project-id": lambda values: _i.project_id.in_([int(v) for v in values if v.lstrip("-").isdigit()]),
+    "instance-name": lambda values: sa.or_(*[_i.name.contains(v, autoescape=True) for v in values]),
+    "public-ip-address": lambda values: _i.id.in_(sa.select(addresses.c.instance_id).where(addresses.c.ip.in_(values))),
+}
+# Filters on lists inside the row (security groups, tags): checked row by row, not in SQL.
+IN_PYTHON = ("security-group-id", "tag-key", "tag-value")
+
+
+def _row_matches(row: Instance, checks: dict[str, list[str]]) -> bool:
+    sgs = checks.get("security-group-id")
+    if sgs is not None and not set(sgs) & set(row.security_group_ids):
+        return False
+    return common.tags_match(list(row.tags), {k: v for k, v in checks.items() if k.startswith("tag")})
+
+
+def _disks_by_instance(conn: sa.Connection, instance_ids: list[str]) -> dict[str, list[InstanceDisk]]:
+    result: dict[str, list[InstanceDisk]] = {}
+    if not instance_ids:
+        return result
+    d = disks.c
+    stmt = (sa.select(d.id, d.instance_id, d.usage, d.disk_type, d.size, d.delete_with_instance)
+            .where(d.instance_id.in_(instance_ids)).order_by(d.seq))
+    for row in fetch(conn, InstanceDisk, stmt):
+        result.setdefault(row.instance_id, []).append(row)
+    return result
+
+
+class InstanceBackend:
+    def __init__(self, ctx: Context) -> None:
+        self.cloud = ctx.cloud
+        self.scope = Scope(ctx.account.id, ctx.region)
+        self.request_id = ctx.request_id
+
+    def describe(self, query: InstanceQuery, offset: int, limit: int) -> InstancePage:
+        where = [_i.account_id == self.scope.account_id, _i.region == self.scope.region]
+        in_python = {k: v for k, v in query.filters.items() if k in IN_PYTHON or k.startswith("tag:")}
+        in_sql = {k: v for k, v in query.filters.items() if k not in in_python}
+        where += listing.filter_clauses(in_sql, FILTER_COLUMNS, FILTER_SPECIAL)
+        if query.since is not None:
+            where.append(_i.created_time >= query.since)
+        if query.until is not None:
+            where.append(_i.created_time <= query.until)
+        if query.ids:
+            where.append(_i.id.in_(query.ids))
+        with self.cloud.store.read() as conn:
+            if in_python:
+                matching = [r for r in fetch(conn, Instance, sa.select(instances).where(*where).order_by(_i.seq))
+                            if _row_matches(r, in_python)]
+                total, page = len(matching), matching[offset: offset + limit]
+            else:
+                total, page = listing.page(conn, instances, Instance, where, [_i.seq], offset, limit)
+            ids = [r.id for r in page]
+            return InstancePage(total, page, _disks_by_instance(conn, ids), network.public_ips(conn, ids))
+
+    def status(self, ids: list[str], offset: int, limit: int) -> tuple[int, list[InstanceStatus]]:
+        scope = {"account_id": self.scope.account_id, "region": self.scope.region}
+        with self.cloud.store.read() as conn:
+            if ids:
+                # At most 100 ids: fetch them all and page here, the count comes for free.
+                rows = statements.STATUS_OF.all(conn, **scope, ids=list(dict.fromkeys(ids)))
+                return len(rows), rows[offset:offset + limit]
+            total = statements.STATUS_COUNT.scalar(conn, **scope)
+            return total, statements.STATUS_PAGE.all(conn, **scope, offset=offset, limit=limit)
+
+    def accept(self, action: str, ids: list[str], *, params: lc.Params = None, forced: bool = False,
+               extra: ops.Check | None = None) -> None:
+        """Accept an instance action for a whole batch (or none of it) and hand it to the runner."""
+        with self.cloud.store.write() as conn:
+            accepted = ops.accept(conn, account_id=self.scope.account_id, region=self.scope.region, action=action,
+                                  instance_ids=ids, request_id=self.request_id, params=params, forced=forced,
+                                  extra=extra)
+        self.cloud.runner.submit(accepted.operation_ids)
+
+    def disk_types(self, ids: list[str], usage: str | None = None) -> dict[str, list[str]]:
+        """Each instance's disk types (only its system disk's, with usage="SYSTEM_DISK")."""
+        where = [disks.c.instance_id.in_(ids)]
+        if usage is not None:
+            where.append(disks.c.usage == usage)
+        with self.cloud.store.read() as conn:
+            result: dict[str, list[str]] = {}
+            for row in conn.execute(sa.select(disks.c.instance_id, disks.c.disk_type).where(*where)):
+                result.setdefault(row.instance_id, []).append(row.disk_type)
+        return result
+
+    def charge_types(self, ids: list[str]) -> set[str]:
+        with self.cloud.store.read() as conn:
+            return set(conn.execute(sa.select(_i.charge_type).where(
+                _i.id.in_(ids), _i.account_id == self.scope.account_id)).scalars())
+
+
+@dataclass(frozen=True)
+class KeyPairListing:
+    row: KeyPair
+    associated: list[str]  # the instances it is bound to
+
+
+class KeyPairBackend:
+    """SSH key pairs belong to the account, in every region."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.cloud = ctx.cloud
+        self.scope = Scope(ctx.account.id, ctx.region)
+
+    def _name_free(self, conn: sa.Connection, name: str) -> None:
+        if conn.execute(sa.select(key_pairs.c.id).where(key_pairs.c.account_id == self.scope.account_id,
+                                                        key_pairs.c.name == name)).first():
+            raise ApiError("InvalidKeyPairName.Duplicate", f"A key pair named {name!r} already exists.")
+
+    def _insert(self, conn: sa.Connection, name: str, public_key: str, key_id: str | None = None) -> str:
+        if KEY_PAIRS.count(conn, self.scope) >= KEY_LIMIT:
+            raise ApiError("InvalidKeyPair.LimitExceeded", f"An account may hold at most {KEY_LIMIT} key pairs.")
+        key_id = key_id or idmod.new_id("skey")
+        conn.execute(key_pairs.insert().values(
+            id=key_id, account_id=self.scope.account_id, name=name, project_id=0, description="",
+            public_key=public_key, fingerprint=keys.fingerprint(public_key), created_time=now()))
+        return key_id
+
+    def _associated(self, conn: sa.Connection) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = {}
+        for row in conn.execute(sa.select(_i.id, _i.key_ids).where(_i.account_id == self.scope.account_id)):
+            for key_id in row.key_ids:
+                result.setdefault(key_id, []).append(row.id)
+        return result
+
+    def create(self, name: str) -> tuple[KeyPair, str, str]:
+        """A new key pair: its row, the public key as shown once (with its id as comment) and the private key,
+        which is never stored."""
+        with self.cloud.store.write() as conn:
+            self._name_free(conn, name)
+            key_id = idmod.new_id("skey")
+            public, private = keys.generate(key_id)
+            public_key = " ".join(public.split()[:2])
+            key_id = self._insert(conn, name, public_key)
+            row = KEY_PAIRS.one(conn, self.scope, key_id)
+        return row, f"{public_key} {key_id}", private
+
+    def import_key(self, name: str, public_key: str) -> str:
+        with self.cloud.store.write() as conn:
+            self._name_free(conn, name)
+            if conn.execute(sa.select(key_pairs.c.id).where(key_pairs.c.account_id == self.scope.account_id,
+                                                            key_pairs.c.public_key == public_key)).first():
+                raise ApiError("InvalidPublicKey.Duplicate", "This public key has already been imported.")
+            return self._insert(conn, name, public_key)
+
+    def describe(self, ids: list[str], filters: dict[str, list[str]], offset: int,
+                 limit: int) -> tuple[int, list[KeyPairListing]]:
+        c = key_pairs.c
+        where = [c.account_id == self.scope.account_id]
+        if ids:
+            where.append(c.id.in_(ids))
+        special = {"project-id": lambda values: c.project_id.in_([int(v) for v in values if v.isdigit()])}
+        where += listing.filter_clauses(filters, {"key-name": c.name}, special)  # no tags on key pairs here
+        with self.cloud.store.read() as conn:
+            total, rows = listing.page(conn, key_pairs, KeyPair, where, [c.seq], offset, limit)
+            associated = self._associated(conn)
+        return total, [KeyPairListing(r, associated.get(r.id, [])) for r in rows]
+
+    def modify(self, key_id: str, name: str | None, description: str | None) -> None:
+        with self.cloud.store.write() as conn:
+            row = KEY_PAIRS.one(conn, self.scope, key_id)
+            values: dict[str, Any] = {}
+            if name is not None and name != row.name:
+                self._name_free(conn, name)
+                values["name"] = name
+            if description is not None:
+                values["description"] = description
+            if values:
+                conn.execute(key_pairs.update().where(key_pairs.c.id == key_id).values(**values))
+
+    def delete(self, key_ids: list[str]) -> None:
+        with self.cloud.store.write() as conn:
+            found = KEY_PAIRS.many(conn, self.scope, key_ids)
+            bound = {k: v for k, v in self._associated(conn).items() if k in found}
+            if bound:
+                raise ApiError("InvalidParameterValue.KeyPairNotSupported",
+                               f"Key pairs still bound to instances cannot be deleted: {bound}.")
+            conn.execute(key_pairs.delete().where(key_pairs.c.id.in_(key_ids)))
+
