@@ -140,7 +140,7 @@ class InstanceBackend:
 
     def disk_types(self, ids: list[str], usage: str | None = None) -> dict[str, list[str]]:
         """Each instance's disk types (only its system disk's, with usage="SYSTEM_DISK")."""
-        where = [disks.c.instance_id.in_(ids)]
+        where: list[listing.Clause] = [disks.c.instance_id.in_(ids)]
         if usage is not None:
             where.append(disks.c.usage == usage)
         with self.cloud.store.read() as conn:
