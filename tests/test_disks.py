@@ -254,3 +254,28 @@ def test_create_and_terminate_answer_at_once_and_the_runner_does_the_storage(ser
     cbs(api, "TerminateDisks", DiskIds=[disk_id])
     assert cbs(api, "DescribeDisks", DiskIds=[disk_id])["TotalCount"] == 0
     api.wait(lambda: not storage.exists())
+
+
+def test_a_detach_cut_short_by_kill_9_ends_with_the_disk_out_of_the_guest(make_server) -> None:
+    """kill -9 while a disk is DETACHING: at the restart the instance boots again (a host reboot for sim
+    guests) while the detach is finished; the guest that comes up has the disk the API says it has."""
+    srv = make_server(boot_seconds=1.0, async_op_seconds=0.5)
+    api = Api(srv.endpoint, SECRET_ID, SECRET_KEY)
+    (instance_id,) = api.run(1)
+    disk_id = new_disk(api)
+    cbs(api, "AttachDisks", InstanceId=instance_id, DiskIds=[disk_id])
+    wait_disk(api, disk_id, "ATTACHED")
+    cbs(api, "DetachDisks", DiskIds=[disk_id])
+    srv.kill()
+    srv.start()
+    assert wait_disk(api, disk_id, "UNATTACHED")["InstanceId"] == ""
+    api.wait_state([instance_id], "RUNNING")
+    guest_disks = api.wait(lambda: _answering(guest_url(api, instance_id)))
+    assert disk_id not in [d["DiskId"] for d in guest_disks]
+
+
+def _answering(url: str) -> list[dict] | None:
+    try:
+        return httpx.get(url + "/", timeout=5).json()["Disks"]
+    except httpx.TransportError:
+        return None  # still booting after the restart
