@@ -165,9 +165,15 @@ class Runner:
         self._record_unexpected_stop(inst, reason)
 
     def _record_unexpected_stop(self, inst: Any, why: str) -> None:
+        """Compare-and-set, so that one power-off is recorded once even when two paths report it (the
+        driver's event and recovery's look at the power state) or an operation took the instance since."""
         with self.store.write() as conn:
-            conn.execute(instances.update().where(instances.c.id == inst.id, instances.c.state == lc.RUNNING)
-                         .values(state=lc.STOPPED, stopped_mode=DEFAULT_STOPPED_MODE))
+            changed = conn.execute(instances.update().where(
+                instances.c.id == inst.id, instances.c.state == lc.RUNNING,
+                sa.or_(instances.c.latest_operation_state.is_(None), instances.c.latest_operation_state != lc.OPERATING),
+            ).values(state=lc.STOPPED, stopped_mode=DEFAULT_STOPPED_MODE)).rowcount
+            if changed != 1:
+                return
             conn.execute(events.insert().values(account_id=inst.account_id, resource_id=inst.id,
                                                 kind="GuestPoweredOff", message=why, created_time=now()))
         self._publish(inst.id, inst.account_id, lc.STOPPED)
