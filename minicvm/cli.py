@@ -209,8 +209,11 @@ def configure_tccli(
     endpoint = f"http://{host}:{settings.port}"
     path = tccli_profile.write(tccli_profile.TccliProfile(profile, endpoint, found.secret_id, found.secret_key, region))
     console.print(f"wrote {path}: every service → {endpoint}, account {found.name}", soft_wrap=True, highlight=False)
-    console.print("try:  tccli cvm DescribeInstances" + ("" if profile == "default" else f" --profile {profile}"),
-                  highlight=False)
+    hint = "" if profile == "default" else f" --profile {profile}"
+    console.print(f"try:  tccli cvm DescribeInstances{hint}", highlight=False)
+    # tccli itself resets the Auto Scaling endpoint of every profile to Tencent's whenever it runs.
+    console.print(f"note: tccli puts `as` back on Tencent's endpoint at every run; for Auto Scaling add the endpoint:\n"
+                  f"      tccli as DescribeAutoScalingGroups{hint} --endpoint {endpoint}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

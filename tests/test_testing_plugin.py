@@ -103,6 +103,7 @@ def test_configure_tccli_sends_every_service_to_minicvm(server: ServerProcess, a
                               *(["--database-url", server.database_url] if server.database_url else [])],
                              env=dict(os.environ, HOME=str(home)), capture_output=True, text=True, check=True)
     assert "local.configure" in written.stdout
+    assert f"tccli as DescribeAutoScalingGroups --profile local --endpoint {server.url}" in written.stdout
     profile = json.loads((home / ".tccli" / "local.configure").read_text())
     for module in ("cvm", "cbs", "vpc", "clb", "autoscaling", "tag", "sts", "cdb"):
         assert profile[module]["endpoint"] == server.url, module

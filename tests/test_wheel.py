@@ -20,7 +20,7 @@ PACKAGED = [
     "minicvm/console/static/index.html", "minicvm/console/static/app.js", "minicvm/console/static/app.css",
     "minicvm/store/migrations/env.py", "minicvm/store/migrations/versions/0001_initial_schema.py",
     "minicvm/drivers/qemu/guest/agent.c", "minicvm/drivers/qemu/guest/init",
-    "minicvm/testing/node/redirect.cjs",
+    "minicvm/testing/node/redirect.cjs", "minicvm/testing/python_hook/sitecustomize.py",
 ]
 
 

@@ -248,15 +248,26 @@ class MiniCvm:
         return Redirect(self.endpoint)
 
     def environment(self, account: Account | None = None) -> dict[str, str]:
-        """Variables for code and subprocesses (tccli, Node.js) that should use this server: credentials
-        and region as the SDKs read them, MINICVM_ENDPOINT for `redirect()`, and the Node.js loader."""
+        """Variables for code and subprocesses (tccli, Python, Node.js) that should use this server: credentials
+        and region as the SDKs read them, MINICVM_ENDPOINT for `redirect()`, the Node.js loader, and a
+        sitecustomize that redirects Python subprocesses (tccli included) the way this process is."""
         from minicvm.testing.node import node_options
 
         env = (account or self.account).environment()
         env["MINICVM_ENDPOINT"] = self.endpoint
         env["MINICVM_SERVICES"] = ",".join(sorted(served_versions()))
         env["NODE_OPTIONS"] = node_options(os.environ.get("NODE_OPTIONS", ""))
+        env["PYTHONPATH"] = python_path(os.environ.get("PYTHONPATH", ""))
         return env
+
+
+PYTHON_HOOK = Path(__file__).with_name("python_hook")
+
+
+def python_path(existing: str = "") -> str:
+    """PYTHONPATH with the redirecting sitecustomize first (once)."""
+    parts = [p for p in existing.split(os.pathsep) if p and p != str(PYTHON_HOOK)]
+    return os.pathsep.join([str(PYTHON_HOOK), *parts])
 
 
 @contextmanager

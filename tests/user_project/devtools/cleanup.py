@@ -45,6 +45,11 @@ def load_balancer_count_with_tccli() -> int:
     return int(json.loads(out.stdout)["TotalCount"])
 
 
+def scaling_group_count_with_tccli() -> int:
+    out = subprocess.run(["tccli", "as", "DescribeAutoScalingGroups"], capture_output=True, text=True, check=True)
+    return int(json.loads(out.stdout)["TotalCount"])
+
+
 def instance_ids_with_tccli() -> list[str]:
     out = subprocess.run(["tccli", "cvm", "DescribeInstances", "--Limit", "100"], capture_output=True, text=True,
                          check=True)

@@ -32,6 +32,7 @@ def test_tccli_subprocesses_reach_minicvm(minicvm):
     ids = launch(minicvm, "dev")
     assert set(ids) <= set(cleanup.instance_ids_with_tccli())
     assert cleanup.load_balancer_count_with_tccli() == 0
+    assert cleanup.scaling_group_count_with_tccli() == 0  # tccli resets `as` in its profiles: redirected in-process
 
 
 def test_unserved_service_fails_before_any_connection(minicvm):
