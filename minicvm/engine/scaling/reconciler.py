@@ -269,8 +269,8 @@ class Reconciler:
         return True
 
     def _terminate(self, inst: Any) -> None:
-        if inst.state not in (lc.RUNNING, lc.STOPPED, lc.LAUNCH_FAILED) or inst.latest_operation_state == lc.OPERATING:
-            return  # wait until the instance settles (a STOPPING one first finishes shutting down)
+        if lc.refusal(lc.Action.TERMINATE, inst.id, inst.state, inst.latest_operation_state) is not None:
+            return  # wait until the table lets it go (a STOPPING one first finishes shutting down)
         try:
             with self.store.write() as conn:
                 accepted = ops.accept(conn, account_id=inst.account_id, region=inst.region, action="TerminateInstances",
