@@ -198,6 +198,9 @@ def configure_tccli(
     at this server, so that no tccli command with that profile reaches the real cloud."""
     from minicvm import tccli_profile
 
+    if not tccli_profile.valid_name(profile):
+        console.print(f"[red]--profile: {profile!r} is not a profile name[/red] (letters, digits, '.', '_' and '-')")
+        raise typer.Exit(2)
     settings = _load(**flags)
     store = _store(**{name: flags.get(name) for name in STORE_SETTINGS})
     found = (accounts.ensure_default(store, settings.data_dir) if account == accounts.DEFAULT_NAME

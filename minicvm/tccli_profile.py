@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,11 @@ class TccliProfile:
     secret_id: str
     secret_key: str
     region: str = "ap-guangzhou"
+
+
+def valid_name(name: str) -> bool:
+    """A profile name is a file name in ~/.tccli: no separators, nothing hidden."""
+    return bool(re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}", name))
 
 
 def tccli_home(home: Path | None = None) -> Path:
@@ -54,6 +60,8 @@ def write(profile: TccliProfile, home: Path | None = None) -> Path:
     """Write `<home>/.tccli/<name>.configure` and `.credential`. Every module of an existing profile
     (written by `tccli configure`, perhaps by another tccli than the one beside minicvm) and every module
     tccli knows here points at minicvm; served modules get minicvm's version, others keep theirs."""
+    if not valid_name(profile.name):
+        raise ValueError(f"{profile.name!r} is not a tccli profile name")
     directory = tccli_home(home)
     directory.mkdir(parents=True, exist_ok=True)
     configure = directory / f"{profile.name}.configure"

@@ -17,7 +17,7 @@ from tencentcloud.common import credential
 from tencentcloud.common.common_client import CommonClient
 from tencentcloud.cvm.v20170312 import cvm_client, models
 
-from minicvm.testing import GUEST_ADDRESS_WARNING, UnservedServiceError, redirect
+from minicvm.testing import GUEST_ADDRESS_WARNING, MiniCvm, UnservedServiceError, redirect
 from minicvm.testing.node import node_options
 from minicvm.testing.redirect import served_versions
 from tests.support.client import Api
@@ -131,3 +131,14 @@ def test_a_browser_on_the_root_lands_on_the_console(server: ServerProcess) -> No
     assert page.status_code == 302 and page.headers["location"] == "/console/"
     api = httpx.get(server.url + "/")  # a tool without a signature still gets the API's answer
     assert api.status_code == 200 and "Error" in api.json()["Response"]
+
+
+def test_bad_names_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    refused = subprocess.run([sys.executable, "-m", "minicvm", "configure", "tccli", "--profile", "../evil",
+                              "--data-dir", str(tmp_path / "data")], env=dict(os.environ, HOME=str(home)),
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "not a profile name" in refused.stdout, refused.stdout + refused.stderr
+    assert not home.exists() and not (tmp_path / "data").exists()
+    with pytest.raises(TypeError, match="boot_secs"):
+        MiniCvm(boot_secs=1)

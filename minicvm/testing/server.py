@@ -129,6 +129,13 @@ class MiniCvm:
     field names (boot_seconds=1.0, database_url=…)."""
 
     def __init__(self, data_dir: Path | None = None, **settings: object) -> None:
+        from dataclasses import fields
+
+        from minicvm.config import Settings
+
+        unknown = sorted(set(settings) - {f.name for f in fields(Settings)})
+        if unknown:
+            raise TypeError(f"not minicvm settings: {', '.join(unknown)} (see `minicvm serve --help`, names with _)")
         self._own_dir = data_dir is None
         self.data_dir = Path(tempfile.mkdtemp(prefix="minicvm-")) if data_dir is None else data_dir
         self.port = _free_port()
