@@ -98,7 +98,9 @@ def serve(**flags: Any) -> None:
 
     uv_config = uvicorn.Config(app_, host=settings.host, port=settings.port, log_level="warning", access_log=False,
                                loop="uvloop", http=guarded_protocol(limits_from(settings)),
-                               timeout_keep_alive=settings.idle_timeout, timeout_graceful_shutdown=5,
+                               # uvicorn annotates it int but waits it out with call_later, which takes fractions.
+                               timeout_keep_alive=settings.idle_timeout,  # type: ignore[arg-type]
+                               timeout_graceful_shutdown=5,
                                proxy_headers=False, server_header=False, backlog=4096)
     Server(uv_config).run()
 
