@@ -35,13 +35,26 @@ def _readme_synopsis() -> dict[str, str | None]:
     return {flag: value or None for flag, value in found}
 
 
+def _synopsis_text() -> str:
+    """The synopsis README should show, wrapped as it is there: pasted into README when a setting changes."""
+    lines, line = [], "minicvm serve"
+    for o in OPTIONS:
+        item = f"[{o.flag}]" if o.kind is bool else f"[{o.flag} {o.metavar or o.shown_default}]"
+        if len(line) + 1 + len(item) > 112:
+            lines.append(line)
+            line = " " * 14 + item
+        else:
+            line += " " + item
+    return "\n".join([*lines, line])
+
+
 def test_readme_synopsis_lists_every_setting_with_its_default() -> None:
     synopsis = _readme_synopsis()
     expected = [o.flag for o in OPTIONS]
     missing, unknown = [f for f in expected if f not in synopsis], [f for f in synopsis if f not in expected]
-    assert not missing and not unknown, (f"README's `minicvm serve` synopsis lacks {missing} and lists {unknown}: "
-                                         "every Settings field is a flag, and the synopsis shows them all")
-    assert list(synopsis) == expected, "README's synopsis lists the flags in another order than Settings"
+    assert not missing and not unknown and list(synopsis) == expected, (
+        f"README's `minicvm serve` synopsis lacks {missing} and lists {unknown} (or another order): every Settings "
+        f"field is a flag. Paste this into README's 'Running it':\n{_synopsis_text()}")
     for o in OPTIONS:
         shown = synopsis[o.flag]
         if o.kind is bool:
@@ -49,7 +62,8 @@ def test_readme_synopsis_lists_every_setting_with_its_default() -> None:
         elif o.metavar:
             assert shown == o.metavar, f"{o.flag}: README should show {o.metavar}"
         else:
-            assert shown == o.shown_default, f"{o.flag}: README says {shown}, the default is {o.shown_default}"
+            assert shown == o.shown_default, (f"{o.flag}: README says {shown}, the default is {o.shown_default}. "
+                                              f"README's synopsis should read:\n{_synopsis_text()}")
 
 
 def test_serve_help_lists_every_setting_with_its_default() -> None:
