@@ -121,6 +121,7 @@ def banner(settings: Settings, secret_id: str, secret_key: str) -> list[str]:
         "Point clients at it:",
         f"  tccli:     tccli cvm DescribeInstances --endpoint {url} --region ap-guangzhou "
         "--secretId <SecretId> --secretKey <SecretKey>",
+        "             or once for every service: minicvm configure tccli [--profile NAME]",
         f'  Python:    HttpProfile(protocol="http", endpoint="{endpoint}")',
         f'  Node.js:   profile: {{ httpProfile: {{ protocol: "http://", endpoint: "{endpoint}" }} }}',
         f'  Go:        cpf.HttpProfile.Scheme = "HTTP"; cpf.HttpProfile.Endpoint = "{endpoint}"',

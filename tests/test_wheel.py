@@ -79,7 +79,9 @@ def test_wheel_installs_into_a_fresh_venv_and_serves(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(20)
         log.close()
-    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+    printed = (tmp_path / "serve.log").read_text()
+    assert "Traceback" not in printed
+    assert "/console/" in printed and "minicvm configure tccli" in printed  # how to reach it, from the start
 
 
 def _answers(url: str) -> bool:
