@@ -14,6 +14,9 @@ import sqlalchemy as sa
 from minicvm import ids as idmod
 from minicvm.domain import keys
 from minicvm.domain import lifecycle as lc
+from minicvm.domain.catalog import DATA_DISK_RANGE, DISK_STEP, SYSTEM_DISK_RANGE
+from minicvm.domain.states import FORCED_STOP_TYPE
+from minicvm.domain.steps import GrowDisk
 from minicvm.engine import network
 from minicvm.engine import operations as ops
 from minicvm.errors import ApiError
@@ -21,12 +24,14 @@ from minicvm.services import common, listing
 from minicvm.services.context import Context
 from minicvm.services.owned import Owned, Scope
 from minicvm.store import statements
-from minicvm.store.rows import Instance, KeyPair, fetch
+from minicvm.store.rows import Disk, Instance, KeyPair, fetch
 from minicvm.store.statements import InstanceStatus
 from minicvm.store.tables import addresses, disks, instances, key_pairs
 from minicvm.timefmt import now
 
 KEY_LIMIT = 100
+# System disk types whose size can change.
+RESIZABLE_SYSTEM_TYPES = ("CLOUD_BASIC", "CLOUD_PREMIUM", "CLOUD_SSD", "CLOUD_BSSD")
 KEY_PAIRS = Owned(key_pairs, KeyPair, "InvalidKeyPairId.NotFound", "key pair", "key pairs")
 
 _i = instances.c
@@ -154,6 +159,64 @@ class InstanceBackend:
             return set(conn.execute(sa.select(_i.charge_type).where(
                 _i.id.in_(ids), _i.account_id == self.scope.account_id)).scalars())
 
+
+    def grow_disk(self, instance_id: str, disk_id: str | None, size: int, field: str, *, forced: bool,
+                  online: bool) -> None:
+        """ResizeInstanceDisks: grow the instance's system disk (disk_id None) or one of its own data disks;
+        `field` names the size in messages."""
+        with self.cloud.store.write() as conn:
+            own = {r.id: r for r in fetch(conn, Disk, sa.select(disks).where(
+                disks.c.instance_id == instance_id, disks.c.account_id == self.scope.account_id))}
+            if disk_id is None:
+                disk = next((d for d in own.values() if d.usage == "SYSTEM_DISK"), None)
+                (lo, hi), step = SYSTEM_DISK_RANGE, 1
+                if disk is not None and disk.disk_type not in RESIZABLE_SYSTEM_TYPES:
+                    raise ApiError("UnsupportedOperation.InvalidDisk",
+                                   f"A {disk.disk_type} system disk cannot be resized.")
+            else:
+                disk = own.get(disk_id)
+                if disk is not None and (disk.portable or disk.usage != "DATA_DISK"):
+                    raise ApiError("UnsupportedOperation.InvalidDataDisk",
+                                   f"{disk_id} is an elastic disk: grow it with CBS ResizeDisk.")
+                (lo, hi), step = DATA_DISK_RANGE, DISK_STEP
+            if disk is None and own:
+                raise ApiError("InvalidParameterValue", f"The disk is not a disk of {instance_id}.")
+            if disk is not None:
+                if size <= disk.size:
+                    raise ApiError("InvalidParameterValue",
+                                   f"`{field}` must be larger than the current {disk.size} GiB (disks only grow).")
+                if size > hi or size < lo or size % step:
+                    raise ApiError("InvalidParameterValue.Range", f"`{field}` must be {lo}-{hi} GiB in steps of {step}.")
+            accepted = ops.accept(
+                conn, account_id=self.scope.account_id, region=self.scope.region, action="ResizeInstanceDisks",
+                instance_ids=[instance_id], request_id=self.request_id, forced=forced or online,
+                params=GrowDisk(disk.id if disk else None, size, online),
+            )
+            if disk is not None:
+                conn.execute(disks.update().where(disks.c.id == disk.id).values(state="EXPANDING"))
+        self.cloud.runner.submit(accepted.operation_ids)
+
+    def check_key_pairs(self, key_ids: list[str]) -> None:
+        with self.cloud.store.read() as conn:
+            KEY_PAIRS.many(conn, self.scope, key_ids)
+
+    def modify_attributes(self, ids: list[str], values: dict[str, Any], *, reboot_running: bool) -> None:
+        """ModifyInstancesAttribute: the new values at once; running instances reboot when the change only
+        takes effect at boot (a host name, with AutoReboot)."""
+        with self.cloud.store.write() as conn:
+            found = ops.check_batch(conn, account_id=self.scope.account_id, region=self.scope.region,
+                                    action="ModifyInstancesAttribute", instance_ids=ids)
+            conn.execute(instances.update().where(_i.id.in_(ids)).values(
+                **values, latest_operation="ModifyInstancesAttribute", latest_operation_state=lc.SUCCESS,
+                latest_operation_request_id=self.request_id, latest_operation_error=None))
+            running = [i for i in ids if found[i].state == lc.RUNNING]
+            op_ids: list[str] = []
+            if reboot_running and running:
+                accepted = ops.accept(conn, account_id=self.scope.account_id, region=self.scope.region,
+                                      action="ModifyInstancesAttribute", instance_ids=running,
+                                      request_id=self.request_id, params=lc.RebootRequest(FORCED_STOP_TYPE))
+                op_ids = accepted.operation_ids
+        self.cloud.runner.submit(op_ids)
 
 @dataclass(frozen=True)
 class KeyPairListing:

@@ -6,26 +6,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-
+from minicvm import errors
 from minicvm import ids as idmod
 from minicvm.domain import lifecycle as lc
-from minicvm.domain.catalog import DATA_DISK_RANGE, DISK_STEP, SYSTEM_DISK_RANGE
 from minicvm.domain.passwords import hash_password, reset_password_problem
-from minicvm.domain.states import FORCED_STOP_TYPE, StoppedMode
-from minicvm.domain.steps import BindKeys, ChangeInstanceType, GrowDisk, ResetPassword, UnbindKeys
-from minicvm.engine import operations as ops
+from minicvm.domain.states import StoppedMode
+from minicvm.domain.steps import BindKeys, ChangeInstanceType, ResetPassword, UnbindKeys
 from minicvm.errors import ApiError
 from minicvm.services import common
 from minicvm.services.context import Context
 from minicvm.services.cvm import models as m
 from minicvm.services.cvm import rules
+from minicvm.services.cvm.backend import RESIZABLE_SYSTEM_TYPES, InstanceBackend
 from minicvm.services.cvm.instances import instance_ids, run_batch
 from minicvm.services.cvm.service import CVM
-from minicvm.store.tables import disks, instances, key_pairs
+from minicvm.store.rows import Instance
 from minicvm.timefmt import iso, now
-
-RESIZABLE_SYSTEM_TYPES = ("CLOUD_BASIC", "CLOUD_PREMIUM", "CLOUD_SSD", "CLOUD_BSSD")
 
 
 @CVM.action("ResetInstancesType", m.ResetInstancesType)
@@ -34,12 +30,9 @@ async def reset_instances_type(ctx: Context, req: m.ResetInstancesType) -> dict[
     if len(ids) != 1:
         raise ApiError("InvalidParameterValue.LimitExceeded", "ResetInstancesType takes exactly one instance.")
     target = rules.instance_type(req.InstanceType)
-    with ctx.cloud.store.read() as conn:
-        system_types = {r.instance_id: r.disk_type for r in conn.execute(
-            sa.select(disks.c.instance_id, disks.c.disk_type).where(
-                disks.c.instance_id.in_(ids), disks.c.usage == "SYSTEM_DISK"))}
+    system_types = {i: types[0] for i, types in InstanceBackend(ctx).disk_types(ids, "SYSTEM_DISK").items()}
 
-    def check(row: Any) -> lc.Refusal | None:
+    def check(row: Instance) -> lc.Refusal | None:
         if row.instance_type == target.name:
             return lc.Refusal(row.id, "InvalidParameterValue", f"the instance already is {target.name}")
         if system_types.get(row.id) not in RESIZABLE_SYSTEM_TYPES:
@@ -59,49 +52,24 @@ async def reset_instances_type(ctx: Context, req: m.ResetInstancesType) -> dict[
 async def resize_instance_disks(ctx: Context, req: m.ResizeInstanceDisks) -> dict[str, Any]:
     instance_id = instance_ids([req.InstanceId])[0]
     if not req.DataDisks and req.SystemDisk is None:
-        raise ApiError("MissingParameter.AtLeastOne", "Give one of `DataDisks` or `SystemDisk`.")
+        raise errors.missing_one_of("DataDisks", "SystemDisk", code="MissingParameter.AtLeastOne")
     if req.DataDisks and req.SystemDisk is not None:
         raise ApiError("InvalidParameterCombination", "Give `DataDisks` or `SystemDisk`, not both.")
     if req.DataDisks and len(req.DataDisks) > 1:
         raise ApiError("InvalidParameterValue.LimitExceeded", "ResizeInstanceDisks grows one data disk per call.")
-    with ctx.cloud.store.write() as conn:
-        own = {r.id: r for r in conn.execute(sa.select(disks).where(disks.c.instance_id == instance_id,
-                                                                     disks.c.account_id == ctx.account.id))}
-        if req.SystemDisk is not None:
-            disk = next((d for d in own.values() if d.usage == "SYSTEM_DISK"), None)
-            size, (lo, hi), step, where = req.SystemDisk.DiskSize, SYSTEM_DISK_RANGE, 1, "SystemDisk.DiskSize"
-            if disk is not None and disk.disk_type not in RESIZABLE_SYSTEM_TYPES:
-                raise ApiError("UnsupportedOperation.InvalidDisk", f"A {disk.disk_type} system disk cannot be resized.")
-        else:
-            data = req.DataDisks[0]  # type: ignore[index]
-            if not data.DiskId:
-                raise ApiError("MissingParameter", "The request is missing a required parameter `DataDisks.0.DiskId`.")
-            if not idmod.is_well_formed(data.DiskId, "disk"):
-                raise ApiError("InvalidParameterValue", f"The disk id {data.DiskId!r} is malformed.")
-            disk = own.get(data.DiskId)
-            if disk is not None and (disk.portable or disk.usage != "DATA_DISK"):
-                raise ApiError("UnsupportedOperation.InvalidDataDisk",
-                               f"{data.DiskId} is an elastic disk: grow it with CBS ResizeDisk.")
-            size, (lo, hi), step, where = data.DiskSize, DATA_DISK_RANGE, DISK_STEP, "DataDisks.0.DiskSize"
-        if size is None:
-            raise ApiError("MissingParameter", f"The request is missing a required parameter `{where}`.")
-        if disk is None and own:
-            raise ApiError("InvalidParameterValue", f"The disk is not a disk of {instance_id}.")
-        if disk is not None:
-            if size <= disk.size:
-                raise ApiError("InvalidParameterValue",
-                               f"`{where}` must be larger than the current {disk.size} GiB (disks only grow).")
-            if size > hi or size < lo or size % step:
-                raise ApiError("InvalidParameterValue.Range", f"`{where}` must be {lo}-{hi} GiB in steps of {step}.")
-        online = bool(req.ResizeOnline)
-        accepted = ops.accept(
-            conn, account_id=ctx.account.id, region=ctx.region, action="ResizeInstanceDisks",
-            instance_ids=[instance_id], request_id=ctx.request_id, forced=bool(req.ForceStop) or online,
-            params=GrowDisk(disk.id if disk else None, size, online),
-        )
-        if disk is not None:
-            conn.execute(disks.update().where(disks.c.id == disk.id).values(state="EXPANDING"))
-    ctx.cloud.runner.submit(accepted.operation_ids)
+    if req.SystemDisk is not None:
+        disk_id, size, field = None, req.SystemDisk.DiskSize, "SystemDisk.DiskSize"
+    else:
+        data = req.DataDisks[0]  # type: ignore[index]
+        if not data.DiskId:
+            raise errors.missing("DataDisks.0.DiskId")
+        if not idmod.is_well_formed(data.DiskId, "disk"):
+            raise ApiError("InvalidParameterValue", f"The disk id {data.DiskId!r} is malformed.")
+        disk_id, size, field = data.DiskId, data.DiskSize, "DataDisks.0.DiskSize"
+    if size is None:
+        raise errors.missing(field)
+    InstanceBackend(ctx).grow_disk(instance_id, disk_id, size, field, forced=bool(req.ForceStop),
+                                   online=bool(req.ResizeOnline))
     return {}
 
 
@@ -119,12 +87,7 @@ async def reset_instances_password(ctx: Context, req: m.ResetInstancesPassword) 
 
 def _key_ids(ctx: Context, values: list[str]) -> list[str]:
     key_ids = common.check_ids(values, "skey", "KeyIds", "InvalidKeyPairId.Malformed")
-    with ctx.cloud.store.read() as conn:
-        found = set(conn.execute(sa.select(key_pairs.c.id).where(
-            key_pairs.c.account_id == ctx.account.id, key_pairs.c.id.in_(key_ids))).scalars())
-    missing = [k for k in key_ids if k not in found]
-    if missing:
-        raise ApiError("InvalidKeyPairId.NotFound", f"The key pairs {missing} do not exist.")
+    InstanceBackend(ctx).check_key_pairs(key_ids)
     return key_ids
 
 
@@ -154,7 +117,7 @@ async def modify_instances_attribute(ctx: Context, req: m.ModifyInstancesAttribu
             raise ApiError("UnsupportedOperation", f"`{unsupported}` is not supported by minicvm.")
     given = [f for f in _MODIFIABLE if getattr(req, f) is not None]
     if not given:
-        raise ApiError("MissingParameter", f"Give one attribute to modify: {', '.join(_MODIFIABLE)}.")
+        raise errors.missing_one_of(*_MODIFIABLE)
     if len(given) > 1:
         raise ApiError("InvalidParameterCombination", f"Modify one attribute per request; got {', '.join(given)}.")
     if req.AutoReboot is not None and req.HostName is None:
@@ -175,20 +138,7 @@ async def modify_instances_attribute(ctx: Context, req: m.ModifyInstancesAttribu
     if req.HostName is not None:
         rules.check_host_name(req.HostName)
         values["host_name"] = req.HostName
-    reboot = req.HostName is not None and req.AutoReboot is not False
-    with ctx.cloud.store.write() as conn:
-        found = ops.check_batch(conn, account_id=ctx.account.id, region=ctx.region,
-                                action="ModifyInstancesAttribute", instance_ids=ids)
-        conn.execute(instances.update().where(instances.c.id.in_(ids)).values(
-            **values, latest_operation="ModifyInstancesAttribute", latest_operation_state=lc.SUCCESS,
-            latest_operation_request_id=ctx.request_id, latest_operation_error=None))
-        running = [i for i in ids if found[i].state == lc.RUNNING]
-        op_ids = []
-        if reboot and running:
-            # A new host name takes effect at boot: running instances reboot now (AutoReboot).
-            accepted = ops.accept(conn, account_id=ctx.account.id, region=ctx.region,
-                                  action="ModifyInstancesAttribute", instance_ids=running,
-                                  request_id=ctx.request_id, params=lc.RebootRequest(FORCED_STOP_TYPE))
-            op_ids = accepted.operation_ids
-    ctx.cloud.runner.submit(op_ids)
+    # A new host name takes effect at boot: running instances reboot now (AutoReboot).
+    InstanceBackend(ctx).modify_attributes(ids, values, reboot_running=req.HostName is not None
+                                           and req.AutoReboot is not False)
     return {}
