@@ -162,3 +162,17 @@ def test_tccli_against_the_local_endpoint(server, tmp_path) -> None:
     assert again.returncode != 0
     assert "UnsupportedOperation.InstanceStateStopped" in again.stdout + again.stderr
 
+
+
+def test_a_bad_stop_type_or_stopped_mode_gets_one_answer_wherever_it_is_sent(api) -> None:
+    """The request models carry the enums: every action refuses a value outside them the same way, naming the
+    accepted values, and an instance that does not exist is not even looked up."""
+    stop_type = [api.error("cvm", action, InstanceIds=["ins-12345678"], StopType="GENTLE")
+                 for action in ("StopInstances", "RebootInstances")]
+    stopped_mode = [api.error("cvm", "StopInstances", InstanceIds=["ins-12345678"], StoppedMode="PAUSE"),
+                    api.error("as", "StopAutoScalingInstances", AutoScalingGroupId="asg-12345678",
+                              InstanceIds=["ins-12345678"], StoppedMode="PAUSE")]
+    for errors, accepted in ((stop_type, "SOFT, HARD, SOFT_FIRST"), (stopped_mode, "KEEP_CHARGING, STOP_CHARGING")):
+        assert {e.code for e in errors} == {"InvalidParameterValue"}
+        assert len({e.message for e in errors}) == 1, [e.message for e in errors]
+        assert accepted in errors[0].message
