@@ -10,7 +10,6 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import signal
 import socket
 import time
@@ -32,41 +31,20 @@ from minicvm.drivers.base import (
     StoppedChanges,
 )
 from minicvm.drivers.qemu.driver import EXITED_REASON, QemuDriver, guest_config
-from minicvm.drivers.qemu.image import ImageError, default_image_dir, ensure_image
 from minicvm.drivers.qemu.process import qmp_socket_path
 from minicvm.drivers.qemu.resources import footprint_mib, guest_memory_mib, guest_vcpus
 from minicvm.drivers.sim.guest import Guest
+from tests.support.drivers import QEMU_BYTES_PER_GIB, qemu_image_dir
 
-REPO = Path(__file__).resolve().parent.parent
-TOOLS = ("qemu-system-x86_64", "e2cp", "e2mkdir", "mkfs.ext4", "resize2fs", "e2fsck", "gcc",
-         "apt-get", "dpkg")
-MIB_PER_GIB = 16 << 20  # scaled-down disks: a "1 GiB" data disk is 16 MiB, quick to fill
+MIB_PER_GIB = QEMU_BYTES_PER_GIB
 # Every test run gets its own slice of 127/8 so parallel runs and other suites never collide.
 NET = f"127.{100 + os.getpid() % 100}.{os.getpid() % 250}"
 _next_host = iter(range(1, 250))
 
 
-def _missing() -> list[str]:
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if not Path("/bin/busybox").exists():
-        missing.append("busybox-static")
-    return missing
-
-
 @pytest.fixture(scope="module")
 def image_dir() -> Path:
-    missing = _missing()
-    if missing:
-        message = f"the qemu driver tests need {', '.join(missing)} (make test installs them)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    directory = default_image_dir(REPO / ".minicvm")
-    try:
-        ensure_image(directory)
-    except ImageError as exc:
-        pytest.fail(f"guest image: {exc}")
-    return directory
+    return qemu_image_dir()
 
 
 Scenario = Callable[[QemuDriver], Awaitable[None]]
