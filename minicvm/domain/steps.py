@@ -177,23 +177,19 @@ ResourceStep = (CreateDisk | DeleteDisk | AttachDisk | DetachDisk | ExpandDisk
 Step = InstanceStep | ResourceStep
 
 
-def is_instance_step(step: Step) -> bool:
-    return isinstance(step, InstanceStep)
-
-
 def transitional_state(steps: list[Step], state: str) -> str:
     """The state an instance in `state` is moved to at once when an operation of these steps is accepted."""
     head = steps[0] if steps else None
-    enters = getattr(head, "enters", None)
-    return enters if enters is not None else state
+    if isinstance(head, InstanceStep) and head.enters is not None:
+        return head.enters
+    return state
 
 
 def final_state(steps: list[Step], state: str) -> str:
     """The state the instance ends in when every step succeeded."""
     for step in steps:
-        ends_in = getattr(step, "ends_in", None)
-        if ends_in is not None:
-            state = ends_in
+        if isinstance(step, InstanceStep) and step.ends_in is not None:
+            state = step.ends_in
     return state
 
 
@@ -256,14 +252,14 @@ def _build(cls: type, data: dict[str, Any], tag: str) -> Any:
 
 
 def _decode_change(data: dict[str, Any]) -> Change:
-    return _build(_CHANGE_TYPES[data["change"]], data, "change")  # type: ignore[no-any-return]
+    return typing.cast(Change, _build(_CHANGE_TYPES[data["change"]], data, "change"))
 
 
 def decode_step(data: dict[str, Any]) -> Step:
     cls = _STEP_TYPES.get(data.get("step", ""))
     if cls is None:
         raise ValueError(f"not a stored step: {data!r}")
-    return _build(cls, data, "step")  # type: ignore[no-any-return]
+    return typing.cast(Step, _build(cls, data, "step"))
 
 
 def decode_steps(stored: list[dict[str, Any]]) -> list[Step]:

@@ -28,7 +28,6 @@ from minicvm.domain.steps import (
     Reboot,
     ResourceStep,
     decode_steps,
-    is_instance_step,
 )
 from minicvm.drivers.base import Driver, GuestError, GuestEvent, GuestEventKind, GuestSpec, PowerState, StopMode
 from minicvm.engine import network, resource_steps
@@ -188,14 +187,16 @@ class Runner:
         if inst is not None:
             # Tell listeners (the console) about the transitional state the action was accepted into.
             self._publish(op.resource_id, op.account_id, inst.state, action=op.action, operation_state=lc.OPERATING)
-        steps = decode_steps(op.steps)
-        if steps and not is_instance_step(steps[0]):
-            await self._run_resource(op, steps)  # type: ignore[arg-type]  # a resource operation has only those
+        stored = decode_steps(op.steps)
+        resource = [s for s in stored if isinstance(s, ResourceStep)]
+        if resource:  # an operation on a disk or an address: it has only those steps
+            await self._run_resource(op, resource)
             return
+        steps = [s for s in stored if isinstance(s, InstanceStep)]
         try:
             for index in range(op.step, len(steps)):
                 # The row just read serves the first step; later steps read it anew.
-                values = await self._do_step(op, steps[index], first=index == 0,  # type: ignore[arg-type]
+                values = await self._do_step(op, steps[index], first=index == 0,
                                              inst=inst if index == op.step else None)
                 self._finish_step(op, index, len(steps), values)
         except StepFailed as failure:
