@@ -78,12 +78,22 @@ def serve(**flags: Any) -> None:
     import uvicorn
 
     from minicvm.api.connections import guarded_protocol, limits_from
+    from minicvm.claims import ClaimRefused, Claims
     from minicvm.cloud import Cloud
     from minicvm.fdlimit import raise_fd_limit
     from minicvm.server import build_app
 
     settings = _load(**flags)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    claims = Claims()
+    try:
+        claims.data_dir(settings.data_dir)
+        claims.network("guest network", "--guest-network", settings.guest_network)
+        claims.network("CLB network", "--clb-network", settings.clb_network)
+        listener = claims.port(settings.host, settings.port)
+    except ClaimRefused as exc:
+        console.print(f"[red]minicvm: {exc}[/red]", highlight=False)
+        raise typer.Exit(1) from None
     raise_fd_limit()
     cloud = Cloud.open(settings)
     account = accounts.ensure_default(cloud.store, settings.data_dir)
@@ -94,6 +104,7 @@ def serve(**flags: Any) -> None:
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: object) -> None:
             cloud.begin_shutdown()
+            exit_soon()
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
     uv_config = uvicorn.Config(app_, host=settings.host, port=settings.port, log_level="warning", access_log=False,
@@ -102,7 +113,24 @@ def serve(**flags: Any) -> None:
                                timeout_keep_alive=settings.idle_timeout,  # type: ignore[arg-type]
                                timeout_graceful_shutdown=5,
                                proxy_headers=False, server_header=False, backlog=4096)
-    Server(uv_config).run()
+    Server(uv_config).run(sockets=[listener])
+
+
+EXIT_DEADLINE = 10.0  # seconds from SIGINT/SIGTERM to the process being gone, whatever it was doing
+
+
+def exit_soon() -> None:
+    """A stop asked for by a signal ends within EXIT_DEADLINE even when a step of shutting down (or of a
+    start-up still running) does not: what is left in flight is finished at the next start, as after kill -9."""
+    import os
+    import threading
+
+    if getattr(exit_soon, "armed", False):
+        os._exit(1)  # a second signal: now
+    exit_soon.armed = True  # type: ignore[attr-defined]
+    timer = threading.Timer(EXIT_DEADLINE, os._exit, args=(1,))
+    timer.daemon = True
+    timer.start()
 
 
 def banner(settings: Settings, secret_id: str, secret_key: str) -> list[str]:

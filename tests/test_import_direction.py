@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, frozenset[str], bool]] = [
     # Rules and tables without I/O (lifecycle, catalog, keys): usable from every layer above.
     ("domain", frozenset({"minicvm.domain"}), False),
     # Leaves every layer may use.
-    ("base", frozenset({"minicvm", "minicvm.config", "minicvm.errors", "minicvm.fdlimit", "minicvm.ids",
+    ("base", frozenset({"minicvm", "minicvm.claims", "minicvm.config", "minicvm.errors", "minicvm.fdlimit", "minicvm.ids",
                         "minicvm.timefmt"}), False),
 ]
 RANK = {unit: rank for rank, (_name, units, _ind) in enumerate(LAYERS) for unit in units}

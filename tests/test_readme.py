@@ -11,22 +11,12 @@ from pathlib import Path
 
 from tests.support.client import Api
 from tests.support.node import NODE_DIR, node_or_skip
+from tests.support.readme import blocks, localise
 from tests.support.server import SECRET_ID, SECRET_KEY
-
-README = (Path(__file__).parent.parent / "README.md").read_text()
-
-
-def _blocks(lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", README, re.S)
-
-
-def _localise(text: str, server) -> str:
-    return (text.replace("127.0.0.1:4566", server.endpoint).replace("<SecretId>", SECRET_ID)
-            .replace("<SecretKey>", SECRET_KEY))
 
 
 def test_sdk_example_runs(server, tmp_path) -> None:
-    code = _localise(_blocks("python")[0], server) + "\nprint(' '.join(ids))\n"
+    code = localise(blocks("python")[0], server) + "\nprint(' '.join(ids))\n"
     script = tmp_path / "example.py"
     script.write_text(code)
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
@@ -37,7 +27,7 @@ def test_sdk_example_runs(server, tmp_path) -> None:
 
 
 def test_tccli_example_runs(server, tmp_path) -> None:
-    commands = [c for c in _localise(_blocks("sh")[1], server).replace("\\\n", " ").splitlines() if c.strip()]
+    commands = [c for c in localise(blocks("sh")[1], server).replace("\\\n", " ").splitlines() if c.strip()]
     tccli = str(Path(sys.executable).with_name("tccli"))
     run = subprocess.run([tccli, *shlex.split(commands[0])[1:]], capture_output=True, text=True, timeout=60,
                          env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
@@ -53,9 +43,9 @@ def test_tccli_example_runs(server, tmp_path) -> None:
 
 
 def test_tccli_for_the_global_and_as_services(server, tmp_path) -> None:
-    block = next(b for b in _blocks("sh") if "GetCallerIdentity" in b)
+    block = next(b for b in blocks("sh") if "GetCallerIdentity" in b)
     tccli = str(Path(sys.executable).with_name("tccli"))
-    for command in _localise(block, server).replace("\\\n", " ").splitlines():
+    for command in localise(block, server).replace("\\\n", " ").splitlines():
         if command.strip():
             run = subprocess.run([tccli, *shlex.split(command)[1:]], capture_output=True, text=True, timeout=60,
                                  env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
@@ -66,7 +56,7 @@ def test_tccli_for_the_global_and_as_services(server, tmp_path) -> None:
 def test_node_example_runs(server, tmp_path) -> None:
     node = node_or_skip()
     script = tmp_path / "example.js"
-    script.write_text(_localise(_blocks("js")[0], server))
+    script.write_text(localise(blocks("js")[0], server))
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy")}
     out = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60,
                          env=dict(env, NODE_PATH=str(NODE_DIR / "node_modules")))
