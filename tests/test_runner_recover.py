@@ -34,7 +34,7 @@ async def running(engine: Engine, count: int = 1) -> list[str]:
     return created
 
 
-def test_launches_left_in_flight_are_carried_out(tmp_path: Path) -> None:
+def test_launches_left_in_flight_are_carried_out(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         created = engine.launch(2)  # the server died before the runner got to them
         assert {engine.instance(i).state for i in created} == {lc.PENDING}
@@ -48,10 +48,10 @@ def test_launches_left_in_flight_are_carried_out(tmp_path: Path) -> None:
             assert await after.driver.power_state(instance_id) is PowerState.RUNNING
         await after.close()
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)
 
 
-def test_a_stop_left_in_flight_is_finished_on_the_running_guest(tmp_path: Path) -> None:
+def test_a_stop_left_in_flight_is_finished_on_the_running_guest(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         (instance_id,) = await running(engine)
         accept(engine, "StopInstances", [instance_id], lc.StopRequest(StopType.SOFT))
@@ -67,10 +67,10 @@ def test_a_stop_left_in_flight_is_finished_on_the_running_guest(tmp_path: Path) 
         await after.runner.cancel_all()
         await after.clb.close()
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)
 
 
-def test_running_instances_whose_sim_guest_is_gone_are_booted_again(tmp_path: Path) -> None:
+def test_running_instances_whose_sim_guest_is_gone_are_booted_again(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         first, second = await running(engine, 2)
         await engine.driver.close()  # the server's process ended: sim guests end with it
@@ -89,10 +89,10 @@ def test_running_instances_whose_sim_guest_is_gone_are_booted_again(tmp_path: Pa
             assert conn.execute(sa.select(events).where(events.c.kind == "GuestPoweredOff")).all() == []
         await after.close()
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)
 
 
-def test_a_busy_instance_is_left_to_its_operation(tmp_path: Path) -> None:
+def test_a_busy_instance_is_left_to_its_operation(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         (instance_id,) = await running(engine)
         accept(engine, "RebootInstances", [instance_id], lc.RebootRequest(StopType.HARD))
@@ -105,7 +105,7 @@ def test_a_busy_instance_is_left_to_its_operation(tmp_path: Path) -> None:
         assert await after.driver.power_state(instance_id) is PowerState.RUNNING
         await after.close()
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)
 
 
 class OutlivingSimDriver(SimDriver):
@@ -115,7 +115,7 @@ class OutlivingSimDriver(SimDriver):
     capabilities = Capabilities(guests_survive_restart=True, hotplug_disks=True)
 
 
-def test_a_surviving_guest_found_off_is_recorded_as_stopped_unless_we_shut_it_down(tmp_path: Path) -> None:
+def test_a_surviving_guest_found_off_is_recorded_as_stopped_unless_we_shut_it_down(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         await engine.driver.close()
         engine = engine.restarted(driver=OutlivingSimDriver(tmp_path, boot_seconds=0, shutdown_seconds=0))
@@ -145,4 +145,4 @@ def test_a_surviving_guest_found_off_is_recorded_as_stopped_unless_we_shut_it_do
         assert [r.resource_id for r in logged] == [died]
         await again.close()
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)

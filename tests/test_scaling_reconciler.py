@@ -31,7 +31,7 @@ async def in_service(engine: Engine, group_id: str, desired: int) -> list[str]:
     return [m.instance_id for m in sorted(members.values(), key=lambda m: (m.added_time, m.instance_id))]
 
 
-def test_scale_out_launches_the_gap_once_and_counts_members_in_service_when_running(tmp_path: Path) -> None:
+def test_scale_out_launches_the_gap_once_and_counts_members_in_service_when_running(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         group = engine.group(desired=2)
         await engine.scaler.tick()
@@ -47,20 +47,20 @@ def test_scale_out_launches_the_gap_once_and_counts_members_in_service_when_runn
         assert {m.life_cycle_state for m in engine.members(group).values()} == {sc.IN_SERVICE}
         assert activities(engine, group) == ["SCALE_OUT"]
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)
 
 
-def test_a_disabled_group_does_not_launch(tmp_path: Path) -> None:
+def test_a_disabled_group_does_not_launch(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         group = engine.group(desired=2, enabled=False)
         await engine.scaler.tick()
         assert engine.members(group) == {}
         assert activities(engine, group) == []
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)
 
 
-def test_scale_in_takes_the_oldest_member_out_and_terminates_it(tmp_path: Path) -> None:
+def test_scale_in_takes_the_oldest_member_out_and_terminates_it(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         group = engine.group(desired=1)
         oldest = (await in_service(engine, group, 1))[0]
@@ -77,10 +77,10 @@ def test_scale_in_takes_the_oldest_member_out_and_terminates_it(tmp_path: Path) 
         assert list(engine.members(group)) == [newest]
         assert activities(engine, group) == ["SCALE_OUT", "SCALE_OUT", "SCALE_IN"]
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)
 
 
-def test_scale_in_spares_protected_members(tmp_path: Path) -> None:
+def test_scale_in_spares_protected_members(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         group = engine.group(desired=2)
         first, second = await in_service(engine, group, 2)
@@ -91,10 +91,10 @@ def test_scale_in_spares_protected_members(tmp_path: Path) -> None:
         states = {i: m.life_cycle_state for i, m in engine.members(group).items()}
         assert states == {first: sc.IN_SERVICE, second: sc.TERMINATING}
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)
 
 
-def test_a_member_shut_down_from_inside_is_replaced(tmp_path: Path) -> None:
+def test_a_member_shut_down_from_inside_is_replaced(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         engine.driver.subscribe(engine.runner.on_guest_event)  # as cloud.py wires it
         group = engine.group(desired=1)
@@ -113,10 +113,10 @@ def test_a_member_shut_down_from_inside_is_replaced(tmp_path: Path) -> None:
         assert engine.rows(instances, instances.c.id == member) == []
         assert {i: m.life_cycle_state for i, m in engine.members(group).items()} == {replacement: sc.IN_SERVICE}
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)
 
 
-def test_a_protected_member_shut_down_is_marked_but_kept(tmp_path: Path) -> None:
+def test_a_protected_member_shut_down_is_marked_but_kept(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         engine.driver.subscribe(engine.runner.on_guest_event)
         group = engine.group(desired=1)
@@ -129,10 +129,10 @@ def test_a_protected_member_shut_down_is_marked_but_kept(tmp_path: Path) -> None
         assert (row.life_cycle_state, row.health_status) == (sc.IN_SERVICE, sc.UNHEALTHY)
         assert activities(engine, group) == ["SCALE_OUT"]
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)
 
 
-def test_an_unreachable_member_is_replaced_only_when_asked_and_after_the_threshold(tmp_path: Path) -> None:
+def test_an_unreachable_member_is_replaced_only_when_asked_and_after_the_threshold(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         # The driver is not wired to the runner here: the store keeps saying RUNNING while the guest does
         # not answer, which is what a hung guest looks like.
@@ -149,10 +149,10 @@ def test_an_unreachable_member_is_replaced_only_when_asked_and_after_the_thresho
         assert len(members) == 2
         assert activities(engine, group) == ["SCALE_OUT", "REPLACE_UNHEALTHY_INSTANCE"]
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)
 
 
-def test_an_unreachable_member_is_only_marked_without_replace_monitor_unhealthy(tmp_path: Path) -> None:
+def test_an_unreachable_member_is_only_marked_without_replace_monitor_unhealthy(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         group = engine.group(desired=1)
         (member,) = await in_service(engine, group, 1)
@@ -162,10 +162,10 @@ def test_an_unreachable_member_is_only_marked_without_replace_monitor_unhealthy(
         (row,) = engine.members(group).values()
         assert (row.life_cycle_state, row.health_status) == (sc.IN_SERVICE, sc.UNHEALTHY)
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)
 
 
-def test_a_member_terminated_behind_the_groups_back_is_forgotten_and_the_gap_refilled(tmp_path: Path) -> None:
+def test_a_member_terminated_behind_the_groups_back_is_forgotten_and_the_gap_refilled(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         group = engine.group(desired=1)
         (member,) = await in_service(engine, group, 1)
@@ -178,10 +178,10 @@ def test_a_member_terminated_behind_the_groups_back_is_forgotten_and_the_gap_ref
         assert activities(engine, group) == ["SCALE_OUT", "TERMINATE_INSTANCES_UNEXPECTEDLY", "SCALE_OUT"]
         assert engine.rows(group_instances, group_instances.c.instance_id == member) == []
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)
 
 
-def test_wake_up_stopped_scaling_starts_stopped_members_before_launching(tmp_path: Path) -> None:
+def test_wake_up_stopped_scaling_starts_stopped_members_before_launching(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         group = engine.group(desired=1, service={"ScalingMode": "WAKE_UP_STOPPED_SCALING"})
         (member,) = await in_service(engine, group, 1)
@@ -198,7 +198,7 @@ def test_wake_up_stopped_scaling_starts_stopped_members_before_launching(tmp_pat
         assert {i: m.life_cycle_state for i, m in engine.members(group).items()} == {member: sc.IN_SERVICE}
         assert activities(engine, group) == ["SCALE_OUT", "START_INSTANCES"]
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)
 
 
 # Tencent's fastest checks, run 20 times faster by the engine's CLB time scale.
@@ -214,7 +214,7 @@ async def ticks_until(engine: Engine, done: Callable[[], bool], seconds: float =
         await asyncio.sleep(0.05)
 
 
-def test_a_member_behind_a_load_balancer_is_in_service_only_once_alive_there(tmp_path: Path) -> None:
+def test_a_member_behind_a_load_balancer_is_in_service_only_once_alive_there(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         lb_id, listener_id = engine.tcp_listener(FAST_CHECK)
         port = engine.guests.port
@@ -230,10 +230,10 @@ def test_a_member_behind_a_load_balancer_is_in_service_only_once_alive_there(tmp
         await ticks_until(engine, lambda: engine.members(group)[member].life_cycle_state == sc.IN_SERVICE)
         assert engine.clb.target_health(listener_id, "", member, port) is Health.ALIVE
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)
 
 
-def test_a_member_dead_on_its_load_balancer_is_replaced_when_asked(tmp_path: Path) -> None:
+def test_a_member_dead_on_its_load_balancer_is_replaced_when_asked(tmp_path: Path, backend: str) -> None:
     async def body(engine: Engine) -> None:
         lb_id, listener_id = engine.tcp_listener(FAST_CHECK)
         port = engine.guests.port
@@ -251,4 +251,4 @@ def test_a_member_dead_on_its_load_balancer_is_replaced_when_asked(tmp_path: Pat
         # Out of the load balancer as it leaves: the data plane no longer knows the target.
         assert engine.clb.target_health(listener_id, "", member, port) is Health.UNKNOWN
 
-    run(tmp_path, body)
+    run(tmp_path, body, backend)

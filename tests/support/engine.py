@@ -1,5 +1,6 @@
-"""The engine without the API: a real SQLite store in a temp dir, the real sim driver, the runner and the
-reconcilers, wired through their constructors as cloud.py wires them, for tests of their decisions."""
+"""The engine without the API: a real store (SQLite in a temp dir, or a fresh PostgreSQL database), the real
+sim driver, the runner and the reconcilers, wired through their constructors as cloud.py wires them, for
+tests of their decisions."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from minicvm.store.tables import (
     scaling_groups,
 )
 from minicvm.timefmt import now
+from tests.support.server import drop_postgres_database, fresh_postgres_database
 
 ACCOUNT = 1
 REGION = "ap-guangzhou"
@@ -149,9 +151,9 @@ class Engine:
 
 
 def build(data_dir: Path, *, driver: SimDriver | None = None, guests: GuestAddresses | None = None,
-          store: Store | None = None) -> Engine:
+          store: Store | None = None, database_url: str = "") -> Engine:
     if store is None:
-        store = Store(f"sqlite:///{(data_dir / 'minicvm.db').resolve()}")
+        store = Store(database_url or f"sqlite:///{(data_dir / 'minicvm.db').resolve()}")
         migrate(store.engine)
     driver = driver or SimDriver(data_dir, boot_seconds=0, shutdown_seconds=0)
     guests = guests or guest_block()
@@ -163,14 +165,21 @@ def build(data_dir: Path, *, driver: SimDriver | None = None, guests: GuestAddre
     return Engine(store, driver, bus, runner, clb, scaler, guests, data_dir)
 
 
-def run(data_dir: Path, body: Callable[[Engine], Awaitable[None]]) -> None:
-    """Run `body` against a fresh engine in an event loop of its own, closing everything after."""
+def run(data_dir: Path, body: Callable[[Engine], Awaitable[None]], backend: str = "sqlite") -> None:
+    """Run `body` against a fresh engine on `backend` (the conftest's "sqlite" or "postgres") in an event
+    loop of its own, closing everything after."""
+    database_url = fresh_postgres_database() if backend == "postgres" else ""
 
     async def main() -> None:
-        engine = build(data_dir)
+        engine = build(data_dir, database_url=database_url)
         try:
             await body(engine)
         finally:
             await engine.close()
+            engine.store.dispose()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        if database_url:
+            drop_postgres_database(database_url)
