@@ -14,25 +14,29 @@ import sqlalchemy as sa
 from minicvm import ids as idmod
 from minicvm.domain import keys
 from minicvm.domain import lifecycle as lc
-from minicvm.domain.catalog import DATA_DISK_RANGE, DISK_STEP, SYSTEM_DISK_RANGE
+from minicvm.domain.catalog import DATA_DISK_RANGE, DISK_STEP, SYSTEM_DISK_RANGE, zone_index
 from minicvm.domain.states import FORCED_STOP_TYPE
 from minicvm.domain.steps import GrowDisk
 from minicvm.engine import network
 from minicvm.engine import operations as ops
+from minicvm.engine.launch import LaunchPlan, insert_instances
 from minicvm.errors import ApiError
-from minicvm.services import common, listing
+from minicvm.services import common, listing, quotas
 from minicvm.services.context import Context
 from minicvm.services.owned import Owned, Scope
 from minicvm.store import statements
-from minicvm.store.rows import Disk, Instance, KeyPair, fetch
+from minicvm.store.rows import Disk, Instance, KeyPair, Subnet, Vpc, fetch
 from minicvm.store.statements import InstanceStatus
-from minicvm.store.tables import addresses, disks, instances, key_pairs
+from minicvm.store.tables import addresses, disks, instances, key_pairs, subnets, vpcs
 from minicvm.timefmt import now
 
 KEY_LIMIT = 100
 # System disk types whose size can change.
 RESIZABLE_SYSTEM_TYPES = ("CLOUD_BASIC", "CLOUD_PREMIUM", "CLOUD_SSD", "CLOUD_BSSD")
 KEY_PAIRS = Owned(key_pairs, KeyPair, "InvalidKeyPairId.NotFound", "key pair", "key pairs")
+# RunInstances names missing keys with its own code.
+LAUNCH_KEY_PAIRS = Owned(key_pairs, KeyPair, "InvalidParameterValue.KeyPairNotFound", "key pair", "key pairs")
+VPCS = Owned(vpcs, Vpc, "InvalidParameterValue.VpcIdNotExist", "VPC", "VPCs")
 
 _i = instances.c
 
@@ -97,6 +101,24 @@ def _disks_by_instance(conn: sa.Connection, instance_ids: list[str]) -> dict[str
     return result
 
 
+# VirtualPrivateCloud's "DEFAULT" for both ids: the account's default VPC and the zone's default subnet.
+DEFAULT_NETWORK = "DEFAULT"
+
+
+@dataclass(frozen=True)
+class NetworkChoice:
+    """Where RunInstances places its instances: the basic network (vpc_id None), the default VPC
+    (DEFAULT_NETWORK) or a given VPC and subnet; and the private IP wanted for each, if any."""
+
+    vpc_id: str | None
+    subnet_id: str | None
+    wanted_ips: list[str | None]
+
+
+class _DryRunPassed(Exception):
+    """Raised inside the transaction so that whatever the checks created is rolled back."""
+
+
 class InstanceBackend:
     def __init__(self, ctx: Context) -> None:
         self.cloud = ctx.cloud
@@ -123,6 +145,70 @@ class InstanceBackend:
                 total, page = listing.page(conn, instances, Instance, where, [_i.seq], offset, limit)
             ids = [r.id for r in page]
             return InstancePage(total, page, _disks_by_instance(conn, ids), network.public_ips(conn, ids))
+
+    def _place(self, conn: sa.Connection, choice: NetworkChoice, zone: str) -> tuple[str | None, str]:
+        """(VPC id, or None for the basic network; subnet id)."""
+        account_id, region = self.scope.account_id, self.scope.region
+        if choice.vpc_id is None:
+            return None, self._basic_subnet(conn, zone)
+        if choice.vpc_id == DEFAULT_NETWORK:
+            return network.default_subnet(conn, account_id, region, zone)
+        network.ensure_default_vpc(conn, account_id, region)
+        VPCS.one(conn, self.scope, choice.vpc_id)
+        subnet = fetch(conn, Subnet, sa.select(subnets).where(subnets.c.id == choice.subnet_id,
+                                                              subnets.c.account_id == account_id))
+        if not subnet:
+            raise ApiError("InvalidParameterValue.SubnetNotExist", f"The subnet {choice.subnet_id} does not exist.")
+        if subnet[0].vpc_id != choice.vpc_id:
+            raise ApiError("InvalidParameterValue.VpcIdSubnetIdNotMatch",
+                           f"The subnet {choice.subnet_id} is not in the VPC {choice.vpc_id}.")
+        if subnet[0].zone != zone:
+            raise ApiError("InvalidParameterValue.SubnetIdZoneIdNotMatch",
+                           f"The subnet {choice.subnet_id} is in {subnet[0].zone}, not in {zone}.")
+        return choice.vpc_id, subnet[0].id
+
+    def _basic_subnet(self, conn: sa.Connection, zone: str) -> str:
+        """The basic (classic) network is modelled as a hidden subnet per account and zone."""
+        account_id = self.scope.account_id
+        row = conn.execute(sa.select(subnets.c.id).where(
+            subnets.c.account_id == account_id, subnets.c.zone == zone, subnets.c.vpc_id == "")).first()
+        if row:
+            return str(row.id)
+        subnet_id = idmod.new_id("subnet")
+        conn.execute(subnets.insert().values(
+            id=subnet_id, account_id=account_id, vpc_id="", region=self.scope.region, zone=zone,
+            name="basic-network", cidr=f"10.{128 + zone_index(zone)}.0.0/16", is_default=False, next_host=0,
+            created_time=now()))
+        return subnet_id
+
+    def launch(self, plan: LaunchPlan, choice: NetworkChoice, *, client_token: str | None,
+               dry_run: bool) -> list[str]:
+        """RunInstances: the instances, their disks, addresses and launch operations in one transaction (none
+        on a dry run, which still runs every check); a repeated ClientToken gets the first call's ids."""
+        account_id, settings = self.scope.account_id, self.cloud.settings
+        count = len(plan.names)
+        try:
+            with self.cloud.store.write() as conn:
+                earlier = common.remembered(conn, account_id, "RunInstances", client_token)
+                if earlier is not None:
+                    return list(earlier["InstanceIdSet"])
+                if plan.key_ids:
+                    LAUNCH_KEY_PAIRS.many(conn, self.scope, plan.key_ids)
+                plan.vpc_id, plan.subnet_id = self._place(conn, choice, plan.zone)
+                plan.wanted_ips = choice.wanted_ips
+                quotas.check_instances(conn, account_id, settings.quota_instances, count)
+                if plan.wants_public_ip:
+                    quotas.check_public_ips(conn, account_id, settings.quota_public_ips, count,
+                                            "InvalidParameterValue.ExternalIpQuotaLimited")
+                if dry_run:
+                    raise _DryRunPassed
+                created, op_ids = insert_instances(conn, self.cloud.guests, account_id, self.scope.region, plan,
+                                                   self.request_id)
+                common.remember(conn, account_id, "RunInstances", client_token, {"InstanceIdSet": created})
+        except _DryRunPassed:
+            return []
+        self.cloud.runner.submit(op_ids)
+        return created
 
     def status(self, ids: list[str], offset: int, limit: int) -> tuple[int, list[InstanceStatus]]:
         scope = {"account_id": self.scope.account_id, "region": self.scope.region}

@@ -7,9 +7,7 @@ import ipaddress
 import re
 from typing import Any
 
-import sqlalchemy as sa
-
-from minicvm import ids
+from minicvm import errors, ids
 from minicvm.domain.catalog import (
     DATA_DISK_RANGE,
     DATA_DISK_TYPES,
@@ -19,20 +17,17 @@ from minicvm.domain.catalog import (
     SYSTEM_DISK_RANGE,
     SYSTEM_DISK_TYPES,
     ZONES,
-    zone_index,
 )
 from minicvm.domain.passwords import hash_password, run_password_problem
-from minicvm.engine import network
-from minicvm.engine.launch import DiskPlan, LaunchPlan, insert_instances
+from minicvm.engine.launch import DiskPlan, LaunchPlan
 from minicvm.errors import ApiError
-from minicvm.services import common, quotas
+from minicvm.services import common
 from minicvm.services.context import Context
 from minicvm.services.cvm import models as m
 from minicvm.services.cvm import rules
+from minicvm.services.cvm.backend import DEFAULT_NETWORK, InstanceBackend, NetworkChoice
 from minicvm.services.cvm.service import CVM
 from minicvm.services.tag import rules as tag_rules
-from minicvm.store.tables import key_pairs, subnets, vpcs
-from minicvm.timefmt import now
 
 CHARGE_TYPES = ("POSTPAID_BY_HOUR", "PREPAID")
 PREPAID_PERIODS = (*range(1, 13), 24, 36, 48, 60)
@@ -94,34 +89,17 @@ def _disk_plans(req: m.RunInstances) -> list[DiskPlan]:
     return plans
 
 
-def _network(conn: sa.Connection, ctx: Context, req: m.RunInstances, zone: str, count: int
-             ) -> tuple[str | None, str, list[str | None]]:
-    """(vpc id or None for the basic network, subnet id, wanted private IPs per instance)."""
+def _network(req: m.RunInstances, count: int) -> NetworkChoice:
     vpc = req.VirtualPrivateCloud
     if vpc is None:
-        return None, _basic_subnet(conn, ctx, zone), [None] * count
+        return NetworkChoice(None, None, [None] * count)
     if vpc.VpcId == "DEFAULT" and vpc.SubnetId == "DEFAULT":
-        vpc_id, subnet_id = network.default_subnet(conn, ctx.account.id, ctx.region, zone)
+        vpc_id = subnet_id = DEFAULT_NETWORK
     else:
         if not ids.is_well_formed(vpc.VpcId, "vpc"):
             raise ApiError("InvalidParameterValue.VpcIdMalformed", f"The VPC id {vpc.VpcId!r} is malformed.")
         if not ids.is_well_formed(vpc.SubnetId, "subnet"):
             raise ApiError("InvalidParameterValue.SubnetIdMalformed", f"The subnet id {vpc.SubnetId!r} is malformed.")
-        network.ensure_default_vpc(conn, ctx.account.id, ctx.region)
-        vrow = conn.execute(sa.select(vpcs).where(vpcs.c.id == vpc.VpcId, vpcs.c.account_id == ctx.account.id,
-                                                  vpcs.c.region == ctx.region)).first()
-        if vrow is None:
-            raise ApiError("InvalidParameterValue.VpcIdNotExist", f"The VPC {vpc.VpcId} does not exist.")
-        srow = conn.execute(sa.select(subnets).where(subnets.c.id == vpc.SubnetId,
-                                                     subnets.c.account_id == ctx.account.id)).first()
-        if srow is None:
-            raise ApiError("InvalidParameterValue.SubnetNotExist", f"The subnet {vpc.SubnetId} does not exist.")
-        if srow.vpc_id != vpc.VpcId:
-            raise ApiError("InvalidParameterValue.VpcIdSubnetIdNotMatch",
-                           f"The subnet {vpc.SubnetId} is not in the VPC {vpc.VpcId}.")
-        if srow.zone != zone:
-            raise ApiError("InvalidParameterValue.SubnetIdZoneIdNotMatch",
-                           f"The subnet {vpc.SubnetId} is in {srow.zone}, not in {zone}.")
         vpc_id, subnet_id = vpc.VpcId, vpc.SubnetId
     wanted: list[str | None] = [None] * count
     if vpc.PrivateIpAddresses:
@@ -134,23 +112,11 @@ def _network(conn: sa.Connection, ctx: Context, req: m.RunInstances, zone: str, 
             except ValueError:
                 raise ApiError("InvalidParameterValue.IPAddressMalformed", f"{ip!r} is not an IPv4 address.") from None
         wanted = list(vpc.PrivateIpAddresses)
-    return vpc_id, subnet_id, wanted
+    return NetworkChoice(vpc_id, subnet_id, wanted)
 
 
-def _basic_subnet(conn: sa.Connection, ctx: Context, zone: str) -> str:
-    """The basic (classic) network is modelled as a hidden subnet per account and zone."""
-    row = conn.execute(sa.select(subnets.c.id).where(
-        subnets.c.account_id == ctx.account.id, subnets.c.zone == zone, subnets.c.vpc_id == "")).first()
-    if row:
-        return row.id
-    subnet_id = ids.new_id("subnet")
-    conn.execute(subnets.insert().values(
-        id=subnet_id, account_id=ctx.account.id, vpc_id="", region=ctx.region, zone=zone, name="basic-network",
-        cidr=f"10.{128 + zone_index(zone)}.0.0/16", is_default=False, next_host=0, created_time=now()))
-    return subnet_id
-
-
-def _login(conn: sa.Connection, ctx: Context, req: m.RunInstances) -> tuple[str | None, list[str]]:
+def _login(req: m.RunInstances) -> tuple[str | None, list[str]]:
+    """(password hash, key ids); that the keys exist is the backend's to check."""
     login = req.LoginSettings or m.LoginSettingsStruct()
     if login.Password and login.KeyIds:
         raise ApiError("InvalidParameterCombination", "`LoginSettings.Password` and `LoginSettings.KeyIds` exclude each other.")
@@ -158,12 +124,6 @@ def _login(conn: sa.Connection, ctx: Context, req: m.RunInstances) -> tuple[str 
         raise ApiError("InvalidParameterCombination", "`KeepImageLogin` excludes `Password` and `KeyIds`.")
     key_ids = common.check_ids(login.KeyIds, "skey", "LoginSettings.KeyIds", "InvalidKeyPairId.Malformed",
                                required=False)
-    if key_ids:
-        found = set(conn.execute(sa.select(key_pairs.c.id).where(
-            key_pairs.c.account_id == ctx.account.id, key_pairs.c.id.in_(key_ids))).scalars())
-        missing = [k for k in key_ids if k not in found]
-        if missing:
-            raise ApiError("InvalidParameterValue.KeyPairNotFound", f"The key pairs {missing} do not exist.")
     if login.Password is not None:
         problem = run_password_problem(login.Password)
         if problem:
@@ -193,14 +153,14 @@ async def run_instances(ctx: Context, req: m.RunInstances) -> dict[str, Any]:
     _unsupported(req)
     common.check_client_token(req.ClientToken)
     if req.Placement is None:
-        raise ApiError("MissingParameter", "The request is missing a required parameter `Placement.Zone`.")
+        raise errors.missing("Placement.Zone")
     zone = req.Placement.Zone
     if zone not in ZONES or ZONES[zone][0] != ctx.region:
         raise ApiError("InvalidZone.MismatchRegion", f"The zone {zone!r} does not exist in {ctx.region}.")
     if req.Placement.ProjectId not in (None, 0):
         raise ApiError("InvalidProjectId.NotFound", f"The project {req.Placement.ProjectId} does not exist.")
     if req.ImageId is None:
-        raise ApiError("MissingParameter", "The request is missing a required parameter `ImageId`.")
+        raise errors.missing("ImageId")
     if not ids.is_well_formed(req.ImageId, "img"):
         raise ApiError("InvalidImageId.Malformed", f"The image id {req.ImageId!r} is malformed.")
     image = IMAGES.get(req.ImageId)
@@ -213,7 +173,7 @@ async def run_instances(ctx: Context, req: m.RunInstances) -> dict[str, Any]:
                        f"`InstanceChargeType` {charge!r} is not supported; use one of {CHARGE_TYPES}.")
     if charge == "PREPAID":
         if req.InstanceChargePrepaid is None:
-            raise ApiError("MissingParameter", "`InstanceChargePrepaid` is required for PREPAID instances.")
+            raise errors.missing("InstanceChargePrepaid")
         if req.InstanceChargePrepaid.Period not in PREPAID_PERIODS:
             raise ApiError("InvalidPeriod", "`InstanceChargePrepaid.Period` must be 1-12, 24, 36, 48 or 60 months.")
     count = 1 if req.InstanceCount is None else req.InstanceCount
@@ -241,27 +201,7 @@ async def run_instances(ctx: Context, req: m.RunInstances) -> dict[str, Any]:
                       internet_charge=internet_charge, bandwidth=bandwidth, wants_public_ip=wants_public_ip,
                       user_data=req.UserData, host_name=req.HostName,
                       disable_api_termination=bool(req.DisableApiTermination))
-    try:
-        with ctx.cloud.store.write() as conn:
-            earlier = common.remembered(conn, ctx.account.id, "RunInstances", req.ClientToken)
-            if earlier is not None:
-                return earlier
-            plan.password_hash, plan.key_ids = _login(conn, ctx, req)
-            plan.vpc_id, plan.subnet_id, plan.wanted_ips = _network(conn, ctx, req, zone, count)
-            quotas.check_instances(conn, ctx.account.id, ctx.cloud.settings.quota_instances, count)
-            if wants_public_ip:
-                quotas.check_public_ips(conn, ctx.account.id, ctx.cloud.settings.quota_public_ips, count,
-                                        "InvalidParameterValue.ExternalIpQuotaLimited")
-            if req.DryRun:
-                raise _DryRunPassed
-            created, op_ids = insert_instances(conn, ctx.cloud.guests, ctx.account.id, ctx.region, plan, ctx.request_id)
-            response = {"InstanceIdSet": created}
-            common.remember(conn, ctx.account.id, "RunInstances", req.ClientToken, response)
-    except _DryRunPassed:
-        return {"InstanceIdSet": []}
-    ctx.cloud.runner.submit(op_ids)
-    return response
-
-
-class _DryRunPassed(Exception):
-    """Raised inside the transaction so that whatever the checks created is rolled back."""
+    plan.password_hash, plan.key_ids = _login(req)
+    created = InstanceBackend(ctx).launch(plan, _network(req, count), client_token=req.ClientToken,
+                                          dry_run=bool(req.DryRun))
+    return {"InstanceIdSet": created}
