@@ -1,6 +1,7 @@
-"""Time formats differ by service: CVM/AS/VPC use ISO-8601 with Z, CBS/CLB a plain local-looking form."""
+"""Time formats differ by service: CVM, AS and EIPs use ISO-8601 UTC with Z; CBS, CLB and VPC's own
+resources (VPCs, subnets) a plain `YYYY-MM-DD hh:mm:ss` in Beijing time (UTC+8), as recorded real responses show."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import overload
 
 
@@ -24,8 +25,12 @@ def iso(ts: datetime | None) -> str | None:
     return _naive_utc(ts).isoformat() + "Z" if ts else None
 
 
-def plain(ts: datetime | None) -> str | None:
-    return _naive_utc(ts).isoformat(" ") if ts else None
+_BEIJING_OFFSET = timedelta(hours=8)
+
+
+def beijing(ts: datetime | None) -> str | None:
+    """`YYYY-MM-DD hh:mm:ss` in Beijing time (no zone in the string: Tencent's services that use it never say)."""
+    return (_naive_utc(ts) + _BEIJING_OFFSET).isoformat(" ") if ts else None
 
 
 def as_utc(ts: datetime) -> datetime:

@@ -42,7 +42,7 @@ def test_traffic_spreads_by_weight(capi: Api) -> None:
         seen = Counter(lb.get(client) for _ in range(120))
     assert seen[ids[0]] == 20 and seen[ids[1]] == 40 and seen[ids[2]] == 60
     targets = clb(capi, "DescribeTargets", LoadBalancerId=lb.lb)["Listeners"][0]
-    assert targets["Targets"] is None and len(targets["Rules"][0]["Targets"]) == 3
+    assert targets["Targets"] == [] and len(targets["Rules"][0]["Targets"]) == 3
     metrics = httpx.get(f"http://{capi.endpoint}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
     assert f'target="{ids[2]}:80"' in metrics and "minicvm_clb_requests_total" in metrics
     # Without the token: totals only, no account's resource ids.
@@ -59,7 +59,7 @@ def test_tcp_listener_splices_bytes_and_reports_l4_health_in_one_rule(capi: Api)
     # L4 balances connections, not requests: each request on a connection of its own.
     assert {lb.get(httpx.Client()) for _ in range(10)} == set(ids)
     listener = clb(capi, "DescribeListeners", LoadBalancerId=lb.lb)["Listeners"][0]
-    assert listener["HealthCheck"]["IntervalTime"] == 3 and listener["Rules"] is None
+    assert listener["HealthCheck"]["IntervalTime"] == 3 and listener["Rules"] == []
     capi.cvm("StopInstances", InstanceIds=ids[:1], StopType="HARD")
     capi.wait_state(ids[:1], "STOPPED")
     lb.wait_health({ids[0]: "Dead", ids[1]: "Alive"})

@@ -122,7 +122,7 @@ def test_key_pairs_bind_and_unbind(api: Api) -> None:
     assert created["PublicKey"].startswith("ssh-rsa ")
     other = api.cvm("CreateKeyPair", KeyName="other_key", ProjectId=0)["KeyPair"]["KeyId"]
     listed = api.cvm("DescribeKeyPairs", KeyIds=[created["KeyId"]])["KeyPairSet"][0]
-    assert "PrivateKey" not in listed and listed["KeyName"] == "lead_key"
+    assert listed["PrivateKey"] is None and listed["KeyName"] == "lead_key"
     running = api.run(1)
     assert api.error("cvm", "AssociateInstancesKeyPairs", InstanceIds=running,
                      KeyIds=[created["KeyId"]]).code == "UnsupportedOperation.InstanceStateRunning"
@@ -165,7 +165,7 @@ def test_modify_attributes(api: Api) -> None:
     ids = api.run(1)
     api.cvm("ModifyInstancesAttribute", InstanceIds=ids, InstanceName="renamed")
     inst = api.instance(ids[0])
-    assert inst["InstanceName"] == "renamed" and inst["LatestOperation"] == "ModifyInstancesAttribute"
+    assert inst["InstanceName"] == "renamed" and inst["LatestOperation"] == "ModifyInstancesAttribute.InstanceName"
     assert api.error("cvm", "ModifyInstancesAttribute", InstanceIds=ids, InstanceName="x" * 61).code == \
         "InvalidInstanceName.TooLong"
     assert api.error("cvm", "ModifyInstancesAttribute", InstanceIds=ids).code == "MissingParameter"

@@ -91,7 +91,8 @@ export function humanize(word) {
 
 export function fmtTime(value) {
   if (!value) return "—";
-  const date = new Date(value.includes("T") ? value : value.replace(" ", "T") + "Z");
+  // CBS, CLB and VPC write `YYYY-MM-DD hh:mm:ss` in Beijing time; CVM, AS and EIPs ISO-8601 with a zone.
+  const date = new Date(value.includes("T") ? value : value.replace(" ", "T") + "+08:00");
   if (Number.isNaN(date.getTime())) return value;
   const pad = (n) => String(n).padStart(2, "0");
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +

@@ -8,26 +8,51 @@ from minicvm.domain import scaling as sc
 from minicvm.store.rows import GroupInstance, Instance, LaunchConfiguration, ScalingActivity, ScalingGroup
 from minicvm.timefmt import iso
 
+# What the stored launch spec leaves out because minicvm has one value for it (or none): encryption,
+# bandwidth packages, dedicated clusters, spot markets, IPv6, host-name patterns, prepaid terms.
+_LC_CONSTANT: dict[str, Any] = {
+    "CamRoleName": "", "LastOperationInstanceTypesCheckPolicy": "ALL", "HostNameSettings": None,
+    "InstanceChargePrepaid": None, "HpcClusterId": "", "IPv6InternetAccessible": None,
+    "DisasterRecoverGroupIds": [], "ImageFamily": "", "DedicatedClusterId": "", "NetworkInterfaces": [],
+    "InstanceMarketOptions": None,
+    "EnhancedService": {"SecurityService": {"Enabled": True}, "MonitorService": {"Enabled": True},
+                        "AutomationService": [], "AutomationToolsService": {"Enabled": True}},
+}
+_SYSTEM_DISK = {"Encrypt": False, "KmsKeyId": None}
+_DATA_DISK = {"SnapshotId": None, "Encrypt": False, "ThroughputPerformance": 0, "BurstPerformance": False,
+              "KmsKeyId": None}
+_INTERNET = {"BandwidthPackageId": None, "InternetServiceProvider": "BGP", "IPv4AddressType": "WanIP",
+             "AntiDDoSPackageId": None, "IsKeepEIP": False}
+_GROUP_CONSTANT: dict[str, Any] = {
+    "SpotMixedAllocationPolicy": None, "ConcurrentScaleOutForDesiredCapacity": False,
+    "InstanceNameIndexSettings": {"Enabled": False, "BeginIndex": 0, "IndexLength": 0},
+    "HostNameIndexSettings": {"Enabled": False, "BeginIndex": 0, "IndexLength": 0},
+}
+
 
 def lc_view(row: LaunchConfiguration, groups: list[dict[str, str]]) -> dict[str, Any]:
     spec = row.spec
     return {
+        **_LC_CONSTANT,
         "ProjectId": 0, "LaunchConfigurationId": row.id, "LaunchConfigurationName": row.name,
         "InstanceType": spec["InstanceTypes"][0], "InstanceTypes": spec["InstanceTypes"],
-        "SystemDisk": spec["SystemDisk"], "DataDisks": spec["DataDisks"],
+        "SystemDisk": {**_SYSTEM_DISK, **spec["SystemDisk"]},
+        "DataDisks": [{**_DATA_DISK, **d} for d in spec["DataDisks"]],
         "LoginSettings": {"KeyIds": spec["LoginSettings"]["KeyIds"]},
-        "InternetAccessible": spec["InternetAccessible"], "SecurityGroupIds": spec["SecurityGroupIds"],
+        "InternetAccessible": {**_INTERNET, **spec["InternetAccessible"]}, "SecurityGroupIds": spec["SecurityGroupIds"],
         "AutoScalingGroupAbstractSet": groups, "UserData": spec.get("UserData"), "CreatedTime": iso(row.created_time),
         "UpdatedTime": iso(row.updated_time), "ImageId": spec["ImageId"], "LaunchConfigurationStatus": "NORMAL",
         "InstanceChargeType": spec["InstanceChargeType"], "InstanceTags": spec["InstanceTags"], "Tags": [],
         "VersionNumber": row.version, "DiskTypePolicy": "ORIGINAL",
-        "InstanceNameSettings": {"InstanceName": spec.get("InstanceName", ""), "InstanceNameStyle": "ORIGINAL"},
+        "InstanceNameSettings": {"InstanceName": spec.get("InstanceName", ""), "InstanceNameStyle": "ORIGINAL",
+                                 "InstanceNameSuffix": "", "InstanceNameDelimiter": "-"},
     }
 
 
 def group_view(row: ScalingGroup, lc_name: str, members: list[GroupInstance], active: bool) -> dict[str, Any]:
     s = row.settings
     return {
+        **_GROUP_CONSTANT,
         "AutoScalingGroupId": row.id, "AutoScalingGroupName": row.name, "AutoScalingGroupStatus": "NORMAL",
         "CreatedTime": iso(row.created_time), "DefaultCooldown": s["DefaultCooldown"], "DesiredCapacity": row.desired,
         "EnabledStatus": "ENABLED" if row.enabled else "DISABLED",

@@ -205,6 +205,14 @@ class ClbBackend:
             where += listing.filter_clauses(filters, LB_FILTERS, special)
             return listing.page(conn, load_balancers, LoadBalancer, where, [_lb.seq], offset, limit)
 
+    def target_counts(self, lb_ids: list[str]) -> dict[str, int]:
+        """How many targets (instance, port) each load balancer has bound, over all its listeners and rules."""
+        if not lb_ids:
+            return {}
+        with self.cloud.store.read() as conn:
+            rows = conn.execute(sa.select(_t.lb_id, sa.func.count()).where(_t.lb_id.in_(lb_ids)).group_by(_t.lb_id))
+            return {lb_id: count for lb_id, count in rows}
+
     async def delete_load_balancers(self, lb_ids: list[str]) -> None:
         with self.cloud.store.write() as conn:
             for lb_id in lb_ids:

@@ -70,8 +70,10 @@ async def describe_load_balancers(ctx: Context, req: m.DescribeLoadBalancers) ->
     offset, limit = shared.paging(req.Offset, req.Limit)
     query = LbQuery(wanted, req.LoadBalancerType, req.LoadBalancerName, req.LoadBalancerVips, req.VpcId,
                     req.SearchKey, bool(req.BackendPrivateIps or req.BackendPublicIps))
-    total, rows = ClbBackend(ctx).describe_load_balancers(query, filters, offset, limit)
-    return {"TotalCount": total, "LoadBalancerSet": [lb_view(r) for r in rows]}
+    backend = ClbBackend(ctx)
+    total, rows = backend.describe_load_balancers(query, filters, offset, limit)
+    counts = backend.target_counts([r.id for r in rows])
+    return {"TotalCount": total, "LoadBalancerSet": [lb_view(r, counts.get(r.id, 0)) for r in rows]}
 
 
 @CLB.action("DeleteLoadBalancer", m.DeleteLoadBalancer)

@@ -8,20 +8,34 @@ from minicvm.dataplane.model import Health, stored_location
 from minicvm.engine.clb_controller import ClbController
 from minicvm.services.clb.backend import BalancerTargets
 from minicvm.store.rows import Instance, LbRule, LbTarget, Listener, LoadBalancer
-from minicvm.timefmt import plain
+from minicvm.timefmt import beijing
+
+# What every load balancer here has in common: no IPv6, logs, dedicated clusters, SNAT IPs or prepaid terms.
+_LB_CONSTANT: dict[str, Any] = {
+    "Log": None, "AnycastZone": None, "MasterZone": None, "BackupZoneSet": [], "IsolatedTime": None,
+    "ExpireTime": None, "PrepaidAttributes": None, "LogSetId": "", "LogTopicId": "", "AddressIPv6": None,
+    "ExtraInfo": {"ZhiTong": False, "TgwGroupName": ""}, "ConfigId": "", "IPv6Mode": None,
+    "ExclusiveCluster": {"L4Clusters": [], "L7Clusters": [], "ClassicalCluster": None}, "SnatIps": [],
+    "SlaType": "", "IsBlockTime": None, "ClusterTag": None, "NfvInfo": "l", "HealthLogSetId": "",
+    "HealthLogTopicId": "", "ClusterIds": [], "Egress": "center_egress1", "AssociateEndpoint": None,
+    "AvailableZoneAffinityInfo": {"Enable": False, "ExitRatio": 0, "ReentryRatio": 0},
+}
 
 
-def lb_view(row: LoadBalancer) -> dict[str, Any]:
+def lb_view(row: LoadBalancer, target_count: int = 0) -> dict[str, Any]:
     return {
         "LoadBalancerId": row.id, "LoadBalancerName": row.name, "LoadBalancerType": row.lb_type, "Forward": 1,
-        "Domain": "", "LoadBalancerVips": [row.vip], "Status": 1, "CreateTime": plain(row.created_time),
-        "StatusTime": plain(row.created_time), "ProjectId": 0, "VpcId": row.vpc_id, "OpenBgp": 0, "Snat": False,
+        "Domain": "", "LoadBalancerVips": [row.vip], "Status": 1, "CreateTime": beijing(row.created_time),
+        "StatusTime": beijing(row.created_time), "ProjectId": 0, "VpcId": row.vpc_id, "OpenBgp": 0, "Snat": False,
         "Isolation": 0, "SubnetId": row.subnet_id or "", "Tags": list(row.tags), "SecureGroups": [],
         "AddressIPVersion": "ipv4", "NumericalVpcId": 0, "VipIsp": "BGP" if row.lb_type == "OPEN" else "INTERNAL",
         "ChargeType": "POSTPAID_BY_HOUR", "IsDDos": False, "LoadBalancerPassToTarget": True, "SnatPro": False,
-        "IsBlock": False, "LocalBgp": False, "MixIpTarget": False, "Zones": None, "AttributeFlags": [],
+        "IsBlock": False, "LocalBgp": False, "MixIpTarget": False, "Zones": [], "AttributeFlags": [],
         "LoadBalancerDomain": "", "Exclusive": 0,
-        "NetworkAttributes": {"InternetChargeType": "TRAFFIC_POSTPAID_BY_HOUR", "InternetMaxBandwidthOut": 10},
+        "NetworkAttributes": {"InternetChargeType": "TRAFFIC_POSTPAID_BY_HOUR", "InternetMaxBandwidthOut": 10,
+                              "BandwidthpkgSubType": None},
+        "TargetRegionInfo": {"Region": row.region, "VpcId": row.vpc_id, "NumericalVpcId": 0},
+        "TargetCount": target_count, **_LB_CONSTANT,
     }
 
 
@@ -29,8 +43,10 @@ def rule_view(row: LbRule, listener_id: str) -> dict[str, Any]:
     return {"LocationId": row.id, "Domain": row.domain, "Url": row.url, "SessionExpireTime": row.session_expire_time,
             "HealthCheck": row.health_check, "Certificate": None, "Scheduler": row.scheduler, "ListenerId": listener_id,
             "RewriteTarget": None, "HttpGzip": True, "BeAutoCreated": False, "DefaultServer": False, "Http2": False,
-            "ForwardType": "HTTP", "CreateTime": plain(row.created_time), "TargetType": "NODE", "TargetGroup": None,
-            "WafDomainId": "", "QuicStatus": "QUIC_INACTIVE", "Domains": [row.domain]}
+            "ForwardType": "HTTP", "CreateTime": beijing(row.created_time), "TargetType": "NODE", "TargetGroup": None,
+            "WafDomainId": "", "QuicStatus": "QUIC_INACTIVE", "Domains": [row.domain], "TrpcCallee": None,
+            "TrpcFunc": None, "TargetGroupList": [], "OAuth": {"OAuthEnable": False, "OAuthFailureStatus": "BYPASS"},
+            "CookieName": None}
 
 
 def listener_view(row: Listener, rules: list[LbRule]) -> dict[str, Any]:
@@ -39,19 +55,20 @@ def listener_view(row: Listener, rules: list[LbRule]) -> dict[str, Any]:
         "ListenerId": row.id, "Protocol": row.protocol, "Port": row.port, "Certificate": None,
         "HealthCheck": None if l7 else row.health_check, "Scheduler": None if l7 else row.scheduler,
         "SessionExpireTime": None if l7 else row.session_expire_time, "SniSwitch": 0,
-        "Rules": [rule_view(r, row.id) for r in rules] if l7 else None, "ListenerName": row.name,
-        "CreateTime": plain(row.created_time), "EndPort": 0, "TargetType": "NODE", "TargetGroup": None,
+        "Rules": [rule_view(r, row.id) for r in rules] if l7 else [], "ListenerName": row.name,
+        "CreateTime": beijing(row.created_time), "EndPort": 0, "TargetType": "NODE", "TargetGroup": None,
         "SessionType": "NORMAL", "KeepaliveEnable": 1 if l7 else 0, "Toa": False, "DeregisterTargetRst": False,
         "AttrFlags": [], "TargetGroupList": [], "MaxConn": -1, "MaxCps": -1,
         "IdleConnectTimeout": None if l7 else (900 if row.protocol == "TCP" else 300),
+        "RescheduleInterval": 0, "DataCompressMode": "transparent", "RescheduleStartTime": 0,
     }
 
 
 def backend_view(target: LbTarget, inst: Instance | None, public: list[str]) -> dict[str, Any]:
     return {"Type": "CVM", "InstanceId": target.instance_id, "Port": target.port, "Weight": target.weight,
-            "PublicIpAddresses": public or None, "PrivateIpAddresses": [inst.private_ip] if inst else [],
-            "InstanceName": inst.name if inst else None, "RegisteredTime": plain(target.created_time), "EniId": None,
-            "Zone": inst.zone if inst else None}
+            "PublicIpAddresses": public, "PrivateIpAddresses": [inst.private_ip] if inst else [],
+            "InstanceName": inst.name if inst else None, "RegisteredTime": beijing(target.created_time), "EniId": None,
+            "Zone": inst.zone if inst else None, "Tag": ""}
 
 
 def targets_view(found: BalancerTargets, locations: set[str] | None, private_ips: set[str] | None) -> list[dict[str, Any]]:
@@ -68,14 +85,14 @@ def targets_view(found: BalancerTargets, locations: set[str] | None, private_ips
     for listener in found.listeners:
         if listener.protocol == "HTTP":
             rule_sets = [{"LocationId": r.id, "Domain": r.domain, "Url": r.url, "Targets": views(listener.id, r.id),
-                          "FunctionTargets": None}
+                          "FunctionTargets": []}
                          for r in found.rules if r.listener_id == listener.id
                          and (locations is None or r.id in locations)]
             result.append({"ListenerId": listener.id, "Protocol": listener.protocol, "Port": listener.port,
-                           "Rules": rule_sets, "Targets": None, "EndPort": 0})
+                           "Rules": rule_sets, "Targets": [], "EndPort": 0})
         else:
             result.append({"ListenerId": listener.id, "Protocol": listener.protocol, "Port": listener.port,
-                           "Rules": None, "Targets": views(listener.id, stored_location(None)), "EndPort": 0})
+                           "Rules": [], "Targets": views(listener.id, stored_location(None)), "EndPort": 0})
     return result
 
 
@@ -88,7 +105,7 @@ def _health_rows(clb: ClbController, found: BalancerTargets, listener_id: str, l
         detail = clb.target_health(listener_id, location_id, t.instance_id, t.port)
         out.append({"IP": inst.private_ip if inst else "", "Port": t.port, "HealthStatus": detail == Health.ALIVE,
                     "TargetId": t.instance_id, "HealthStatusDetail": detail, "HealthStatusDetial": detail,
-                    "Weight": t.weight})
+                    "Weight": t.weight, "TargetGroupId": None})
     return out
 
 

@@ -286,14 +286,16 @@ class InstanceBackend:
         with self.cloud.store.read() as conn:
             KEY_PAIRS.many(conn, self.scope, key_ids)
 
-    def modify_attributes(self, ids: list[str], values: dict[str, Any], *, reboot_running: bool) -> None:
+    def modify_attributes(self, ids: list[str], attribute: str, values: dict[str, Any], *,
+                          reboot_running: bool) -> None:
         """ModifyInstancesAttribute: the new values at once; running instances reboot when the change only
-        takes effect at boot (a host name, with AutoReboot)."""
+        takes effect at boot (a host name, with AutoReboot). LatestOperation names the attribute changed, as
+        Tencent reports it (`ModifyInstancesAttribute.InstanceName`)."""
         with self.cloud.store.write() as conn:
             found = ops.check_batch(conn, account_id=self.scope.account_id, region=self.scope.region,
                                     action="ModifyInstancesAttribute", instance_ids=ids)
             conn.execute(instances.update().where(_i.id.in_(ids)).values(
-                **values, latest_operation="ModifyInstancesAttribute", latest_operation_state=lc.SUCCESS,
+                **values, latest_operation=f"ModifyInstancesAttribute.{attribute}", latest_operation_state=lc.SUCCESS,
                 latest_operation_request_id=self.request_id, latest_operation_error=None))
             running = [i for i in ids if found[i].state == lc.RUNNING]
             op_ids: list[str] = []

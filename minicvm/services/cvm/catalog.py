@@ -62,7 +62,8 @@ async def describe_images(ctx: Context, req: m.DescribeImages) -> dict[str, Any]
         {"ImageId": i.image_id, "OsName": i.os_name, "ImageType": "PUBLIC_IMAGE", "CreatedTime": "2024-01-01T00:00:00Z",
          "ImageName": i.name, "ImageDescription": i.name, "ImageSize": i.size, "Architecture": "x86_64",
          "ImageState": "NORMAL", "Platform": i.platform, "ImageCreator": "", "ImageSource": "OFFICIAL",
-         "SyncPercent": None, "IsSupportCloudinit": True, "SnapshotSet": [], "Tags": [], "LicenseType": "TencentCloud"}
+         "SyncPercent": None, "IsSupportCloudinit": True, "SnapshotSet": [], "Tags": [], "LicenseType": "TencentCloud",
+         "ImageFamily": "", "ImageDeprecated": False, "CdcCacheStatus": ""}
         for i in matched[offset: offset + limit]]}
 
 
@@ -77,7 +78,7 @@ async def describe_instance_type_configs(ctx: Context, req: m.DescribeInstanceTy
         zones = [zone]
     configs = [
         {"Zone": zone, "InstanceType": t.name, "InstanceFamily": t.family, "GPU": 0, "CPU": t.cpu,
-         "Memory": t.memory, "FPGA": 0, "GpuCount": 0.0}
+         "Memory": t.memory, "FPGA": 0, "GpuCount": 0.0, "GpuType": "", "GpuMemory": 0.0}
         for zone in zones for t in INSTANCE_TYPES.values()
         if ("instance-family" not in filters or t.family == filters["instance-family"][0])
         and ("instance-type" not in filters or t.name == filters["instance-type"][0])

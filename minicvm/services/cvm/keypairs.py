@@ -36,7 +36,7 @@ def _check_project(project_id: int) -> None:
 def _view(row: KeyPair, associated: list[str]) -> dict[str, Any]:
     return {"KeyId": row.id, "KeyName": row.name, "ProjectId": row.project_id, "Description": row.description,
             "PublicKey": row.public_key, "AssociatedInstanceIds": associated, "CreatedTime": iso(row.created_time),
-            "Tags": []}
+            "Tags": [], "PrivateKey": None}  # only CreateKeyPair's answer carries the private key, once
 
 
 @CVM.action("CreateKeyPair", m.CreateKeyPair)

@@ -139,6 +139,6 @@ async def modify_instances_attribute(ctx: Context, req: m.ModifyInstancesAttribu
         rules.check_host_name(req.HostName)
         values["host_name"] = req.HostName
     # A new host name takes effect at boot: running instances reboot now (AutoReboot).
-    InstanceBackend(ctx).modify_attributes(ids, values, reboot_running=req.HostName is not None
+    InstanceBackend(ctx).modify_attributes(ids, given[0], values, reboot_running=req.HostName is not None
                                            and req.AutoReboot is not False)
     return {}

@@ -6,17 +6,26 @@ from collections.abc import Sequence
 from typing import Any
 
 from minicvm.domain.catalog import IMAGES
-from minicvm.domain.states import stop_charging_mode
+from minicvm.domain.states import StoppedMode, stop_charging_mode
 from minicvm.services.cvm.backend import InstanceDisk, InstancePage
 from minicvm.store.rows import Instance
 from minicvm.timefmt import iso
 
-# Fields that are the same for every instance here; each view starts as a copy of this.
-_CONSTANT = {
-    "RestrictState": "NORMAL", "DisasterRecoverGroupId": "", "IPv6Addresses": None, "CamRoleName": "",
-    "HpcClusterId": "", "RdmaIpAddresses": None, "DedicatedClusterId": "", "LicenseType": "TencentCloud",
-    "DefaultLoginPort": 22,
+# Fields that are the same for every instance here; each view starts as a copy of this. The lists are
+# shared between views, which only the JSON encoder reads. Lists are `[]`, never null, so that typed clients
+# in other languages decode them; what minicvm has no notion of (GPUs, metadata, RDMA, IPv6) is empty.
+_CONSTANT: dict[str, Any] = {
+    "RestrictState": "NORMAL", "DisasterRecoverGroupId": "", "IPv6Addresses": [], "CamRoleName": "",
+    "HpcClusterId": "", "RdmaIpAddresses": [], "DedicatedClusterId": "", "LicenseType": "TencentCloud",
+    "DefaultLoginPort": 22, "DisasterRecoverGroupIds": [], "GPUInfo": None, "Metadata": None, "CpuTopology": None,
+    "EnableJumboFrame": False, "PublicIPv6Addresses": [], "PartitionNumber": 0,
 }
+_PLACEMENT: dict[str, Any] = {"HostIds": [], "HostId": None, "DedicatedResourcePackTenancy": None, "DedicatedResourcePackIds": [],
+              "RackId": None}
+_DISK: dict[str, Any] = {"Encrypt": False, "KmsKeyId": None, "CdcId": None, "DiskName": None}
+_DATA_DISK: dict[str, Any] = {**_DISK, "SnapshotId": None, "ThroughputPerformance": 0, "BurstPerformance": False}
+_INTERNET: dict[str, Any] = {"BandwidthPackageId": None, "InternetServiceProvider": "BGP", "IPv4AddressType": "WanIP",
+             "IPv6AddressType": None, "AntiDDoSPackageId": None}
 
 
 def instance_view(m: Instance, own_disks: Sequence[InstanceDisk], public_ips: list[str]) -> dict[str, Any]:
@@ -24,9 +33,10 @@ def instance_view(m: Instance, own_disks: Sequence[InstanceDisk], public_ips: li
     image = IMAGES.get(m.image_id)
     private = [m.private_ip]
     state = m.state
+    stopped_mode = stop_charging_mode(state, m.stopped_mode)
     return {
         **_CONSTANT,
-        "Placement": {"Zone": m.zone, "ProjectId": m.project_id, "HostIds": None, "HostId": None},
+        "Placement": {"Zone": m.zone, "ProjectId": m.project_id, **_PLACEMENT},
         "InstanceId": m.id,
         "InstanceType": m.instance_type,
         "CPU": m.cpu,
@@ -37,37 +47,40 @@ def instance_view(m: Instance, own_disks: Sequence[InstanceDisk], public_ips: li
             "DiskType": system.disk_type if system else None,
             "DiskId": system.id if system else None,
             "DiskSize": system.size if system else None,
+            **_DISK,
         },
         "DataDisks": [
             {"DiskSize": d.size, "DiskType": d.disk_type, "DiskId": d.id,
-             "DeleteWithInstance": d.delete_with_instance, "Encrypt": False, "ThroughputPerformance": 0}
+             "DeleteWithInstance": d.delete_with_instance, **_DATA_DISK}
             for d in own_disks if d.usage == "DATA_DISK"
         ],
         "PrivateIpAddresses": private,
-        "PublicIpAddresses": public_ips or None,
+        "PublicIpAddresses": public_ips,
         "InternetAccessible": {
-            "InternetChargeType": m.internet_charge_type,
+            # Tencent stops billing the bandwidth of an instance stopped in no-charge mode: no charge type.
+            "InternetChargeType": None if stopped_mode == StoppedMode.STOP_CHARGING else m.internet_charge_type,
             "InternetMaxBandwidthOut": m.bandwidth_out,
             "PublicIpAssigned": bool(public_ips),
+            **_INTERNET,
         },
-        "VirtualPrivateCloud": {"VpcId": m.vpc_id or "", "SubnetId": m.subnet_id or "", "AsVpcGateway": False,
-                                "PrivateIpAddresses": private, "Ipv6AddressCount": 0},
+        # A basic-network instance is in no VPC and no subnet the user could look up.
+        "VirtualPrivateCloud": {"VpcId": m.vpc_id or "", "SubnetId": m.subnet_id if m.vpc_id else "",
+                                "AsVpcGateway": False, "PrivateIpAddresses": private, "Ipv6AddressCount": 0},
         "ImageId": m.image_id,
         "RenewFlag": m.renew_flag,
         "CreatedTime": iso(m.created_time),
         "ExpiredTime": iso(m.expired_time),
         "OsName": image.os_name if image else "",
         "SecurityGroupIds": m.security_group_ids,
-        "LoginSettings": {"KeyIds": m.key_ids or None},
+        "LoginSettings": {"Password": None, "KeyIds": m.key_ids, "KeepImageLogin": None},
         "InstanceState": state,
         "Tags": m.tags,
-        "StopChargingMode": stop_charging_mode(state, m.stopped_mode),
+        "StopChargingMode": stopped_mode,
         "Uuid": m.uuid,
         "LatestOperation": m.latest_operation,
         "LatestOperationState": m.latest_operation_state,
         "LatestOperationRequestId": m.latest_operation_request_id,
         "LatestOperationErrorMsg": m.latest_operation_error,
-        "DisasterRecoverGroupIds": [],
         "IsolatedSource": m.isolated_source,
         "DisableApiTermination": m.disable_api_termination,
         "HostName": m.host_name,

@@ -118,7 +118,8 @@ async def describe_subnets(ctx: Context, req: m.DescribeSubnets) -> dict[str, An
                                    values_code=VALUES_CODE)
     offset, limit = string_paging(req.Offset, req.Limit)
     total, rows = NetworkBackend(ctx).describe_subnets(wanted, filters, offset, limit)
-    return {"TotalCount": total, "SubnetSet": [subnet_view(r, used) for r, used in rows]}
+    # NextToken pages only when a request gives one (minicvm pages by Offset/Limit): null, not "".
+    return {"TotalCount": total, "SubnetSet": [subnet_view(r, used) for r, used in rows], "NextToken": None}
 
 
 @VPC.action("DeleteSubnet", m.DeleteSubnet)
