@@ -107,6 +107,23 @@ def test_stopping_through_auto_scaling_is_not_unhealthy(aapi: Api) -> None:
                       InstanceIds=[sleeper]).code == "ResourceUnavailable.InstanceInOperation"
 
 
+def test_a_member_stopped_while_still_joining_is_replaced(aapi: Api) -> None:
+    """Stopped as soon as it runs, before its health check made it Alive: it can never join, so the group
+    fails its launch, replaces it and gets back to its desired capacity."""
+    g = Group(aapi, size=1, drain=False)
+    first = aapi.wait(lambda: list(g.members()))[0]
+    aapi.wait(lambda: aapi.instance(first)["InstanceState"] == "RUNNING", interval=0.02)
+    aapi.cvm("StopInstances", InstanceIds=[first], StopType="HARD")
+    assert g.members()[first]["LifeCycleState"] == "CREATING"  # still joining when it was stopped
+    after = g.wait_in_service(1, timeout=30)
+    assert first not in after
+    aapi.wait_gone([first])
+    assert g.group()["InServiceInstanceCount"] == 1
+    by_type = {a["ActivityType"]: a for a in g.activities()}
+    assert by_type["SCALE_OUT"]["StatusCode"] == "FAILED" and first in by_type["SCALE_OUT"]["StatusMessage"]
+    assert by_type["REPLACE_UNHEALTHY_INSTANCE"]["StatusCode"] == "SUCCESSFUL"
+
+
 @pytest.mark.parametrize("replace", [False, True])
 def test_unreachable_running_guest_follows_replace_monitor_unhealthy(aapi: Api, replace: bool) -> None:
     g = Group(aapi, size=2, drain=False, check=None, service={"ReplaceMonitorUnhealthy": replace})

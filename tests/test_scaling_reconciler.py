@@ -8,12 +8,15 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+from minicvm import ids
 from minicvm.dataplane.model import Health
 from minicvm.domain import lifecycle as lc
 from minicvm.domain import scaling as sc
+from minicvm.domain.states import StoppedMode, StopType
 from minicvm.drivers.base import StopMode
+from minicvm.engine import operations as ops
 from minicvm.store.tables import group_instances, instances, scaling_activities
-from tests.support.engine import Engine, run
+from tests.support.engine import ACCOUNT, REGION, Engine, run
 
 
 def activities(engine: Engine, group_id: str) -> list[str]:
@@ -250,5 +253,74 @@ def test_a_member_dead_on_its_load_balancer_is_replaced_when_asked(tmp_path: Pat
         assert activities(engine, group)[-1] == "REPLACE_UNHEALTHY_INSTANCE"
         # Out of the load balancer as it leaves: the data plane no longer knows the target.
         assert engine.clb.target_health(listener_id, "", member, port) is Health.UNKNOWN
+
+    run(tmp_path, body, backend)
+
+
+def _stop_by_api(engine: Engine, instance_id: str) -> None:
+    """StopInstances as the API accepts it: the operation row and STOPPING in one transaction."""
+    with engine.store.write() as conn:
+        accepted = ops.accept(conn, account_id=ACCOUNT, region=REGION, action="StopInstances",
+                              instance_ids=[instance_id], request_id=ids.new_request_id(),
+                              params=lc.StopRequest(StopType.HARD, StoppedMode.KEEP_CHARGING))
+    engine.runner.submit(accepted.operation_ids)
+
+
+def test_a_member_stopped_before_it_is_in_service_is_replaced(tmp_path: Path, backend: str) -> None:
+    """A new member waits for its load balancer's health check; stopped meanwhile, it can never get there:
+    the group must notice, fail the launch in its activity, and launch a replacement."""
+    async def body(engine: Engine) -> None:
+        lb_id, listener_id = engine.tcp_listener(FAST_CHECK)
+        group = engine.group(desired=1, forward=[{"LoadBalancerId": lb_id, "ListenerId": listener_id,
+                                                  "TargetAttributes": [{"Port": engine.guests.port, "Weight": 10}]}])
+        await engine.clb.sync()
+        await engine.scaler.tick()
+        await engine.settle()
+        (member,) = engine.members(group)
+        await engine.scaler.tick()  # RUNNING, registered, not yet Alive: still joining
+        assert engine.members(group)[member].life_cycle_state == sc.CREATING
+        _stop_by_api(engine, member)
+        await engine.settle()
+        assert engine.instance(member).state == lc.STOPPED
+        await engine.scaler.tick()
+        members = engine.members(group)
+        assert members[member].life_cycle_state == sc.TERMINATING
+        (replacement,) = [i for i in members if i != member]
+        rows = sorted(engine.rows(scaling_activities, scaling_activities.c.group_id == group), key=lambda r: r.seq)
+        assert [(r.activity_type, r.status_code) for r in rows] == [
+            ("SCALE_OUT", "FAILED"), ("REPLACE_UNHEALTHY_INSTANCE", "RUNNING")]
+        await ticks_until(engine, lambda: {i: m.life_cycle_state for i, m in engine.members(group).items()}
+                          == {replacement: sc.IN_SERVICE})
+        assert engine.rows(instances, instances.c.id == member) == []
+
+    run(tmp_path, body, backend)
+
+
+def test_a_woken_member_stopped_before_it_is_in_service_is_replaced(tmp_path: Path, backend: str) -> None:
+    async def body(engine: Engine) -> None:
+        lb_id, listener_id = engine.tcp_listener(FAST_CHECK)
+        group = engine.group(desired=1, service={"ScalingMode": "WAKE_UP_STOPPED_SCALING"},
+                             forward=[{"LoadBalancerId": lb_id, "ListenerId": listener_id,
+                                       "TargetAttributes": [{"Port": engine.guests.port, "Weight": 10}]}])
+        await engine.clb.sync()
+        await ticks_until(engine, lambda: [m.life_cycle_state for m in engine.members(group).values()]
+                          == [sc.IN_SERVICE])
+        (member,) = engine.members(group)
+        _stop_by_api(engine, member)
+        await engine.settle()
+        with engine.store.write() as conn:  # as StopAutoScalingInstances leaves it
+            conn.execute(group_instances.update().where(group_instances.c.instance_id == member)
+                         .values(life_cycle_state=sc.STOPPED))
+        await engine.scaler.tick()  # woken: STARTING
+        await engine.settle()
+        assert engine.members(group)[member].life_cycle_state == sc.STARTING
+        _stop_by_api(engine, member)
+        await engine.settle()
+        await engine.scaler.tick()
+        members = engine.members(group)
+        assert members[member].life_cycle_state == sc.TERMINATING
+        assert len(members) == 2
+        await ticks_until(engine, lambda: [m.life_cycle_state for i, m in engine.members(group).items()
+                                           if i != member] == [sc.IN_SERVICE])
 
     run(tmp_path, body, backend)

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from minicvm.domain.states import InstanceState
+
 HEALTHY = "HEALTHY"
 UNHEALTHY = "UNHEALTHY"
 CLB_UNHEALTHY = "CLB_UNHEALTHY"
@@ -38,6 +40,10 @@ CREATION_FAILED = "CREATION_FAILED"
 # Members that count toward the group's capacity (AS-stopped and leaving ones do not).
 COUNTED = frozenset({CREATING, ATTACHING, IN_SERVICE, STARTING})
 LEAVING = frozenset({TERMINATING, DETACHING})
+
+# The instance states a member reaches when shut down from the CVM side, whether it was in service or
+# still joining (a joining member in one of them can never reach service on its own: it is replaced).
+SHUT_DOWN = frozenset({InstanceState.STOPPING, InstanceState.STOPPED, InstanceState.SHUTDOWN})
 
 MAX_GROUP_SIZE = 2000
 UNREACHABLE_THRESHOLD = 2  # consecutive failed probes before a running guest is UNHEALTHY

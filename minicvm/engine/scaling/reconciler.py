@@ -38,6 +38,11 @@ MAX_LAUNCH_PER_TICK = 10
 PROBE_TIMEOUT = 0.5
 
 
+def _lb_checked(settings: dict[str, Any]) -> bool:
+    """Whether the group's load balancers' health checks count toward its members' health."""
+    return bool(settings.get("ForwardLoadBalancers")) and settings.get("HealthCheckType", "CLB") == "CLB"
+
+
 class _Moved(Exception):
     """The member changed under us (an API call won); this decision is dropped."""
 
@@ -188,6 +193,9 @@ class Reconciler:
             return False
         ready = inst.state == lc.RUNNING or (member.life_cycle_state == sc.ATTACHING and inst.state == lc.STOPPED)
         if not ready:
+            if inst.state in sc.SHUT_DOWN:
+                # Stopped (or isolated) on the way to service: it would wait for a RUNNING that never comes.
+                return self._shut_down(group, member, inst)
             return False
         with self.store.write() as conn:
             changed = membership.register(conn, settings, inst.id)
@@ -203,17 +211,9 @@ class Reconciler:
 
     async def _judge(self, group: Any, member: Any, inst: Any) -> bool:
         settings = group.settings
-        with_lbs = bool(settings.get("ForwardLoadBalancers")) and settings.get("HealthCheckType", "CLB") == "CLB"
-        if inst.state in (lc.STOPPING, lc.STOPPED, lc.SHUTDOWN):
-            word = sc.health_word(True, with_lbs)
-            with self.store.write() as conn:
-                self._set(conn, member, health_status=word)
-            if member.protected:
-                return False
-            by = "StopInstances" if inst.latest_operation == "StopInstances" else "from inside the guest"
-            return self._replace(group, member, inst, word,
-                                 f"Instance {inst.id} was shut down ({by}; InstanceState {inst.state}): "
-                                 f"Auto Scaling marked it {word}.")
+        with_lbs = _lb_checked(settings)
+        if inst.state in sc.SHUT_DOWN:
+            return self._shut_down(group, member, inst)
         if inst.state != lc.RUNNING:
             return False
         reachable = await self._probe(inst)
@@ -234,6 +234,27 @@ class Reconciler:
             return self._replace(group, member, inst, word, f"Instance {inst.id} {why}; Auto Scaling marked it {word}.")
         return False
 
+    def _shut_down(self, group: Any, member: Any, inst: Any) -> bool:
+        """A member shut down from the CVM side is unhealthy at once and replaced; a protected one is only
+        marked (and, if it was still joining, counted in service as it is, so that its activity ends)."""
+        settings = group.settings
+        with_lbs = _lb_checked(settings)
+        word = sc.health_word(True, with_lbs)
+        if member.protected:
+            with self.store.write() as conn:
+                if member.life_cycle_state == sc.IN_SERVICE:
+                    self._set(conn, member, health_status=word)
+                elif self._set(conn, member, life_cycle_state=sc.IN_SERVICE, in_service_time=now(), activity_id=None,
+                               health_status=word, unreachable_count=0):
+                    activities.instance_done(conn, member.activity_id, inst.id, False,
+                                             f"{inst.id} was shut down (InstanceState {inst.state}) before it was "
+                                             f"in service; it is protected, so it is kept.")
+            return False
+        by = "StopInstances" if inst.latest_operation == "StopInstances" else "from inside the guest"
+        return self._replace(group, member, inst, word,
+                             f"Instance {inst.id} was shut down ({by}; InstanceState {inst.state}): "
+                             f"Auto Scaling marked it {word}.")
+
     async def _probe(self, inst: Any) -> bool:
         try:
             _, writer = await asyncio.wait_for(asyncio.open_connection(inst.guest_host, inst.guest_port), PROBE_TIMEOUT)
@@ -252,6 +273,9 @@ class Reconciler:
             with self.store.write() as conn:
                 if not self._set(conn, member, life_cycle_state=leaving, health_status=word):
                     raise _Moved
+                # A member replaced before it was in service ends the activity that was bringing it in.
+                activities.instance_done(conn, member.activity_id, inst.id, False,
+                                         f"{inst.id} left before it was in service ({cause})")
                 act = activities.start(conn, group_id=group.id, account_id=group.account_id,
                                        activity_type="REPLACE_UNHEALTHY_INSTANCE", cause=cause,
                                        description=f"Moved {inst.id} out of the group ({fate}) and launched a replacement.",
