@@ -285,7 +285,7 @@ class Minicvm(ServerProcess):
     def command(self) -> list[str]:
         return [sys.executable, "-m", "minicvm", "serve", "--port", str(self.port),
                 "--data-dir", str(self.workdir / "data"), "--guest-network", GUEST_NETWORK,
-                "--boot-seconds", "0", "--shutdown-seconds", "0", "--log-level", "warning"]
+                "--boot-seconds", "0", "--shutdown-seconds", "0", "--hard-stop-seconds", "0", "--log-level", "warning"]
 
     def env(self) -> dict[str, str]:
         return dict(os.environ, MINICVM_SECRET_ID=SECRET_ID, MINICVM_SECRET_KEY=SECRET_KEY)

@@ -53,7 +53,7 @@ class Cloud:
         self.guests = GuestAddresses(settings.guest_network, settings.guest_port)
         self.runner = Runner(self.store, self.driver, self.bus, RunnerSettings(
             data_dir=settings.data_dir, soft_stop_timeout=settings.soft_stop_timeout,
-            async_op_seconds=settings.async_op_seconds))
+            hard_stop_seconds=settings.hard_stop_seconds, async_op_seconds=settings.async_op_seconds))
         self.driver.subscribe(self.runner.on_guest_event)
         self.clb = ClbController(self.store, self.bus, ClbSettings(time_scale=settings.clb_time_scale,
                                                                    drain_seconds=settings.drain_seconds))

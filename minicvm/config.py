@@ -58,6 +58,9 @@ class Settings:
     boot_seconds: float = _setting(1.0, "sim: how long a guest takes to boot, seconds.")
     shutdown_seconds: float = _setting(0.5, "sim: how long a guest's OS takes to shut down, seconds.")
     soft_stop_timeout: float = _setting(5.0, "How long a SOFT stop waits for the guest to power off, seconds.")
+    # Automation waits to see STOPPING; pulling the plug is instant, so a HARD stop is shown for this long.
+    hard_stop_seconds: float = _setting(0.2, "How long a HARD stop shows STOPPING before the guest is off, seconds "
+                                             "(0: at once).")
     async_op_seconds: float = _setting(0.2, "How long a disk attach/detach/resize or an EIP bind/unbind takes, seconds.")
     # Tencent resizes online; the switch exists for automation written against providers that do not.
     cbs_resize_requires_stop: bool = _setting(False, "CBS ResizeDisk refuses disks attached to running instances.")

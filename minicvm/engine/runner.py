@@ -59,6 +59,7 @@ class StepFailed(Exception):
 class RunnerSettings:
     data_dir: Path  # where the host-shutdown marker is kept between two runs
     soft_stop_timeout: float  # how long a SOFT stop waits for the guest to honour the power button
+    hard_stop_seconds: float  # how long a HARD stop stays visibly STOPPING (or REBOOTING) before the plug
     async_op_seconds: float  # how long a disk or address step takes, as Tencent's asynchronous ones do
 
 
@@ -309,6 +310,8 @@ class Runner:
     async def power_off(self, instance_id: str, stop_type: StopType) -> bool:
         """SOFT: power button only. SOFT_FIRST: power button, then the plug. HARD: the plug."""
         if stop_type is StopType.HARD:
+            if self.settings.hard_stop_seconds > 0:
+                await asyncio.sleep(self.settings.hard_stop_seconds)
             return await self.driver.stop(instance_id, StopMode.HARD, 0)
         if await self.driver.stop(instance_id, StopMode.SOFT, self.settings.soft_stop_timeout):
             return True

@@ -34,6 +34,7 @@ FAST_SETTINGS: Mapping[str, object] = {
     "boot_seconds": 0.1,
     "shutdown_seconds": 0.1,
     "soft_stop_timeout": 1.0,
+    "hard_stop_seconds": 0.05,
     "async_op_seconds": 0.05,
     "as_interval": 0.2,
     "clb_time_scale": 0.1,

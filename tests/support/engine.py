@@ -158,7 +158,8 @@ def build(data_dir: Path, *, driver: SimDriver | None = None, guests: GuestAddre
     driver = driver or SimDriver(data_dir, boot_seconds=0, shutdown_seconds=0)
     guests = guests or guest_block()
     bus = Bus()
-    runner = Runner(store, driver, bus, RunnerSettings(data_dir=data_dir, soft_stop_timeout=1.0, async_op_seconds=0))
+    runner = Runner(store, driver, bus, RunnerSettings(data_dir=data_dir, soft_stop_timeout=1.0, hard_stop_seconds=0,
+                                                     async_op_seconds=0))
     clb = ClbController(store, bus, ClbSettings(time_scale=0.05, drain_seconds=0))
     runner.before_power_off.append(clb.before_power_off)
     scaler = Reconciler(store, bus, runner, clb, guests, interval=3600)  # ticks are the test's to call
