@@ -74,6 +74,21 @@ DEFAULT_INSTANCE_TYPE = "S5.MEDIUM4"
 
 
 @dataclass(frozen=True)
+class Family:
+    name: str  # as DescribeZoneInstanceConfigInfos' TypeName says it
+    vendor: str  # an instance changes type only among families of the same CPU vendor
+    cpu_type: str
+    frequency: str
+
+
+FAMILIES: dict[str, Family] = {
+    "S5": Family("Standard S5", "Intel", "Intel Xeon Cascade Lake 8255C/Intel Xeon Cooper Lake", "2.5/3.1GHz"),
+    "M5": Family("Memory Optimized M5", "Intel", "Intel Xeon Cascade Lake 8255C", "2.5/3.1GHz"),
+    "SA2": Family("Standard SA2", "AMD", "AMD EPYC ROME", "2.6/3.3GHz"),
+}
+
+
+@dataclass(frozen=True)
 class Image:
     image_id: str
     name: str

@@ -5,7 +5,15 @@ def load() -> None:
     from minicvm.services.autoscaling import groups, launch_configs, members  # noqa: F401
     from minicvm.services.cbs import handlers as cbs_handlers  # noqa: F401
     from minicvm.services.clb import listeners, loadbalancers, targets  # noqa: F401
-    from minicvm.services.cvm import catalog, instances, keypairs, launch, stopped_changes  # noqa: F401
+    from minicvm.services.cvm import (  # noqa: F401
+        catalog,
+        inquiries,
+        instance_info,
+        instances,
+        keypairs,
+        launch,
+        stopped_changes,
+    )
     from minicvm.services.sts import identity  # noqa: F401
     from minicvm.services.tag import actions  # noqa: F401
     from minicvm.services.vpc import handlers as vpc_handlers  # noqa: F401

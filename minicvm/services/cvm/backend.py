@@ -246,33 +246,46 @@ class InstanceBackend:
                 _i.id.in_(ids), _i.account_id == self.scope.account_id)).scalars())
 
 
+    def _growable_disk(self, conn: sa.Connection, instance_id: str, disk_id: str | None, size: int,
+                       field: str) -> Disk | None:
+        """The instance's disk that ResizeInstanceDisks would grow to `size`, or a Tencent-style refusal."""
+        own = {r.id: r for r in fetch(conn, Disk, sa.select(disks).where(
+            disks.c.instance_id == instance_id, disks.c.account_id == self.scope.account_id))}
+        if disk_id is None:
+            disk = next((d for d in own.values() if d.usage == "SYSTEM_DISK"), None)
+            (lo, hi), step = SYSTEM_DISK_RANGE, 1
+            if disk is not None and disk.disk_type not in RESIZABLE_SYSTEM_TYPES:
+                raise ApiError("UnsupportedOperation.InvalidDisk", f"A {disk.disk_type} system disk cannot be resized.")
+        else:
+            disk = own.get(disk_id)
+            if disk is not None and (disk.portable or disk.usage != "DATA_DISK"):
+                raise ApiError("UnsupportedOperation.InvalidDataDisk",
+                               f"{disk_id} is an elastic disk: grow it with CBS ResizeDisk.")
+            (lo, hi), step = DATA_DISK_RANGE, DISK_STEP
+        if disk is None and own:
+            raise ApiError("InvalidParameterValue", f"The disk is not a disk of {instance_id}.")
+        if disk is not None:
+            if size <= disk.size:
+                raise ApiError("InvalidParameterValue",
+                               f"`{field}` must be larger than the current {disk.size} GiB (disks only grow).")
+            if size > hi or size < lo or size % step:
+                raise ApiError("InvalidParameterValue.Range", f"`{field}` must be {lo}-{hi} GiB in steps of {step}.")
+        return disk
+
+    def disk_to_grow(self, instance_id: str, disk_id: str | None, size: int, field: str) -> Disk:
+        """InquiryPriceResizeInstanceDisks: the disk ResizeInstanceDisks would grow, after the same checks."""
+        with self.cloud.store.read() as conn:
+            disk = self._growable_disk(conn, instance_id, disk_id, size, field)
+        if disk is None:
+            raise ApiError("InvalidInstanceId.NotFound", f"The instance {instance_id} does not exist.")
+        return disk
+
     def grow_disk(self, instance_id: str, disk_id: str | None, size: int, field: str, *, forced: bool,
                   online: bool) -> None:
         """ResizeInstanceDisks: grow the instance's system disk (disk_id None) or one of its own data disks;
         `field` names the size in messages."""
         with self.cloud.store.write() as conn:
-            own = {r.id: r for r in fetch(conn, Disk, sa.select(disks).where(
-                disks.c.instance_id == instance_id, disks.c.account_id == self.scope.account_id))}
-            if disk_id is None:
-                disk = next((d for d in own.values() if d.usage == "SYSTEM_DISK"), None)
-                (lo, hi), step = SYSTEM_DISK_RANGE, 1
-                if disk is not None and disk.disk_type not in RESIZABLE_SYSTEM_TYPES:
-                    raise ApiError("UnsupportedOperation.InvalidDisk",
-                                   f"A {disk.disk_type} system disk cannot be resized.")
-            else:
-                disk = own.get(disk_id)
-                if disk is not None and (disk.portable or disk.usage != "DATA_DISK"):
-                    raise ApiError("UnsupportedOperation.InvalidDataDisk",
-                                   f"{disk_id} is an elastic disk: grow it with CBS ResizeDisk.")
-                (lo, hi), step = DATA_DISK_RANGE, DISK_STEP
-            if disk is None and own:
-                raise ApiError("InvalidParameterValue", f"The disk is not a disk of {instance_id}.")
-            if disk is not None:
-                if size <= disk.size:
-                    raise ApiError("InvalidParameterValue",
-                                   f"`{field}` must be larger than the current {disk.size} GiB (disks only grow).")
-                if size > hi or size < lo or size % step:
-                    raise ApiError("InvalidParameterValue.Range", f"`{field}` must be {lo}-{hi} GiB in steps of {step}.")
+            disk = self._growable_disk(conn, instance_id, disk_id, size, field)
             accepted = ops.accept(
                 conn, account_id=self.scope.account_id, region=self.scope.region, action="ResizeInstanceDisks",
                 instance_ids=[instance_id], request_id=self.request_id, forced=forced or online,

@@ -27,8 +27,9 @@ INSTANCE_FILTERS = (
 )
 
 
-def instance_ids(values: list[str] | None, required: bool = True) -> list[str]:
-    return common.check_ids(values, "ins", "InstanceIds", "InvalidInstanceId.Malformed", required=required)
+def instance_ids(values: list[str] | None, required: bool = True, limit: int = 100) -> list[str]:
+    return common.check_ids(values, "ins", "InstanceIds", "InvalidInstanceId.Malformed", required=required,
+                            limit=limit)
 
 
 def _time(value: str) -> datetime:

@@ -148,8 +148,9 @@ def _internet(req: m.RunInstances, charge: str) -> tuple[str, int, bool]:
     return charge_type, bandwidth, wanted
 
 
-@CVM.action("RunInstances", m.RunInstances)
-async def run_instances(ctx: Context, req: m.RunInstances) -> dict[str, Any]:
+def checked_plan(ctx: Context, req: m.RunInstances, max_count: int = 500) -> LaunchPlan:
+    """Every check RunInstances makes of its request before it touches the store (InquiryPriceRunInstances makes
+    the same ones), and the plan they yield, without the login settings."""
     _unsupported(req)
     common.check_client_token(req.ClientToken)
     if req.Placement is None:
@@ -177,8 +178,8 @@ async def run_instances(ctx: Context, req: m.RunInstances) -> dict[str, Any]:
         if req.InstanceChargePrepaid.Period not in PREPAID_PERIODS:
             raise ApiError("InvalidPeriod", "`InstanceChargePrepaid.Period` must be 1-12, 24, 36, 48 or 60 months.")
     count = 1 if req.InstanceCount is None else req.InstanceCount
-    if not 1 <= count <= 500:
-        raise ApiError("InvalidParameterValue.Range", f"`InstanceCount` must be 1-500; got {count}.")
+    if not 1 <= count <= max_count:
+        raise ApiError("InvalidParameterValue.Range", f"`InstanceCount` must be 1-{max_count}; got {count}.")
     if req.MinCount is not None and not 1 <= req.MinCount <= count:
         raise ApiError("InvalidParameterValue.InvalidParameterMinCount", "`MinCount` must be between 1 and `InstanceCount`.")
     name = "Unnamed" if req.InstanceName is None else req.InstanceName
@@ -201,6 +202,13 @@ async def run_instances(ctx: Context, req: m.RunInstances) -> dict[str, Any]:
                       internet_charge=internet_charge, bandwidth=bandwidth, wants_public_ip=wants_public_ip,
                       user_data=req.UserData, host_name=req.HostName,
                       disable_api_termination=bool(req.DisableApiTermination))
+    return plan
+
+
+@CVM.action("RunInstances", m.RunInstances)
+async def run_instances(ctx: Context, req: m.RunInstances) -> dict[str, Any]:
+    plan = checked_plan(ctx, req)
+    count = len(plan.names)
     plan.password_hash, plan.key_ids = _login(req)
     created = InstanceBackend(ctx).launch(plan, _network(req, count), client_token=req.ClientToken,
                                           dry_run=bool(req.DryRun))

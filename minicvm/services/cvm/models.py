@@ -217,3 +217,31 @@ class DescribeImages(Req):
 
 class DescribeInstanceTypeConfigs(Req):
     Filters: list[Filter] | None = None
+
+
+class InquiryPriceRunInstances(RunInstances):
+    pass
+
+
+class InquiryPriceResetInstancesType(Req):
+    InstanceIds: list[str]
+    InstanceType: str
+
+
+class DescribeZoneInstanceConfigInfos(Req):
+    Filters: list[Filter] | None = None
+
+
+class DescribeInstancesAttributes(Req):
+    Attributes: list[str]
+    InstanceIds: list[str]
+
+
+class DescribeInstancesModification(Req):
+    InstanceIds: list[str]
+    Filters: list[Filter] | None = None
+
+
+class DescribeInstancesOperationLimit(Req):
+    InstanceIds: list[str]
+    Operation: str

@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from dataclasses import dataclass
 
-from minicvm.domain.catalog import INSTANCE_TYPES, InstanceType
-from minicvm.domain.states import DEFAULT_STOP_TYPE, FORCED_STOP_TYPE, StopType
+from minicvm.domain.catalog import FAMILIES, INSTANCE_TYPES, InstanceType
+from minicvm.domain.states import DEFAULT_STOP_TYPE, FORCED_STOP_TYPE, InstanceState, StoppedMode, StopType
 from minicvm.errors import ApiError
+from minicvm.services.cvm.backend import RESIZABLE_SYSTEM_TYPES
+from minicvm.store.rows import Instance
 
 _HOST_SEGMENT = re.compile(r"^[A-Za-z0-9-]+$")
 _TYPE_SHAPE = re.compile(r"^[A-Z0-9]+\.[A-Z0-9]+$")
@@ -43,6 +46,37 @@ def instance_type(name: str) -> InstanceType:
         raise ApiError("InvalidParameterValue.InstanceTypeNotFound",
                        f"The instance type {name} does not exist; see DescribeInstanceTypeConfigs.")
     return itype
+
+
+
+
+@dataclass(frozen=True)
+class TypeChangeRefusal:
+    code: str
+    message: str
+
+
+def type_change_refusal(current: str, target: InstanceType, system_disk_type: str | None,
+                        stopped_without_charge: bool) -> TypeChangeRefusal | None:
+    """Whether an instance of type `current` may change to `target`: the one rule ResetInstancesType enforces,
+    DescribeInstancesModification lists and InquiryPriceResetInstancesType prices."""
+    if current == target.name:
+        return TypeChangeRefusal("InvalidParameterValue", f"the instance already is {target.name}")
+    if system_disk_type not in RESIZABLE_SYSTEM_TYPES:
+        return TypeChangeRefusal("UnsupportedOperation.SystemDiskType",
+                                 f"the type of an instance with a {system_disk_type} system disk cannot change")
+    family = current.split(".")[0]
+    if family in FAMILIES and FAMILIES[family].vendor != FAMILIES[target.family].vendor:
+        return TypeChangeRefusal("UnsupportedOperation.UnsupportedChangeInstanceFamily",
+                                 f"The instance does not support tuning to {target.family} instance family.")
+    if stopped_without_charge and family == target.family:
+        return TypeChangeRefusal("UnsupportedOperation.StoppedModeStopChargingSameFamily",
+                                 "an instance stopped with STOP_CHARGING cannot change type within its family")
+    return None
+
+
+def stopped_without_charge(row: Instance) -> bool:
+    return row.state == InstanceState.STOPPED and row.stopped_mode == StoppedMode.STOP_CHARGING
 
 
 def stop_type(stop: StopType | None, force: bool | None, force_name: str = "ForceStop") -> StopType:

@@ -10,14 +10,13 @@ from minicvm import errors
 from minicvm import ids as idmod
 from minicvm.domain import lifecycle as lc
 from minicvm.domain.passwords import hash_password, reset_password_problem
-from minicvm.domain.states import StoppedMode
 from minicvm.domain.steps import BindKeys, ChangeInstanceType, ResetPassword, UnbindKeys
 from minicvm.errors import ApiError
 from minicvm.services import common
 from minicvm.services.context import Context
 from minicvm.services.cvm import models as m
 from minicvm.services.cvm import rules
-from minicvm.services.cvm.backend import RESIZABLE_SYSTEM_TYPES, InstanceBackend
+from minicvm.services.cvm.backend import InstanceBackend
 from minicvm.services.cvm.instances import instance_ids, run_batch
 from minicvm.services.cvm.service import CVM
 from minicvm.store.rows import Instance
@@ -33,16 +32,9 @@ async def reset_instances_type(ctx: Context, req: m.ResetInstancesType) -> dict[
     system_types = {i: types[0] for i, types in InstanceBackend(ctx).disk_types(ids, "SYSTEM_DISK").items()}
 
     def check(row: Instance) -> lc.Refusal | None:
-        if row.instance_type == target.name:
-            return lc.Refusal(row.id, "InvalidParameterValue", f"the instance already is {target.name}")
-        if system_types.get(row.id) not in RESIZABLE_SYSTEM_TYPES:
-            return lc.Refusal(row.id, "UnsupportedOperation.SystemDiskType",
-                              f"the type of an instance with a {system_types.get(row.id)} system disk cannot change")
-        family = row.instance_type.split(".")[0]
-        if row.state == lc.STOPPED and row.stopped_mode == StoppedMode.STOP_CHARGING and family == target.family:
-            return lc.Refusal(row.id, "UnsupportedOperation.StoppedModeStopChargingSameFamily",
-                              "an instance stopped with STOP_CHARGING cannot change type within its family")
-        return None
+        refused = rules.type_change_refusal(row.instance_type, target, system_types.get(row.id),
+                                            rules.stopped_without_charge(row))
+        return lc.Refusal(row.id, refused.code, refused.message) if refused else None
 
     return run_batch(ctx, "ResetInstancesType", ids, params=ChangeInstanceType(target.name),
                      forced=bool(req.ForceStop), extra=check)
@@ -50,6 +42,15 @@ async def reset_instances_type(ctx: Context, req: m.ResetInstancesType) -> dict[
 
 @CVM.action("ResizeInstanceDisks", m.ResizeInstanceDisks)
 async def resize_instance_disks(ctx: Context, req: m.ResizeInstanceDisks) -> dict[str, Any]:
+    instance_id, disk_id, size, field = growth_request(req)
+    InstanceBackend(ctx).grow_disk(instance_id, disk_id, size, field, forced=bool(req.ForceStop),
+                                   online=bool(req.ResizeOnline))
+    return {}
+
+
+def growth_request(req: m.ResizeInstanceDisks) -> tuple[str, str | None, int, str]:
+    """ResizeInstanceDisks' (and its price inquiry's) request checked: the instance, the disk (None for the
+    system disk), the new size and the field that gave it."""
     instance_id = instance_ids([req.InstanceId])[0]
     if not req.DataDisks and req.SystemDisk is None:
         raise errors.missing_one_of("DataDisks", "SystemDisk", code="MissingParameter.AtLeastOne")
@@ -68,9 +69,7 @@ async def resize_instance_disks(ctx: Context, req: m.ResizeInstanceDisks) -> dic
         disk_id, size, field = data.DiskId, data.DiskSize, "DataDisks.0.DiskSize"
     if size is None:
         raise errors.missing(field)
-    InstanceBackend(ctx).grow_disk(instance_id, disk_id, size, field, forced=bool(req.ForceStop),
-                                   online=bool(req.ResizeOnline))
-    return {}
+    return instance_id, disk_id, size, field
 
 
 @CVM.action("ResetInstancesPassword", m.ResetInstancesPassword)
