@@ -324,3 +324,27 @@ def test_a_woken_member_stopped_before_it_is_in_service_is_replaced(tmp_path: Pa
                                            if i != member] == [sc.IN_SERVICE])
 
     run(tmp_path, body, backend)
+
+
+def test_a_protected_member_stopped_before_it_is_in_service_is_kept_and_its_launch_ends(tmp_path: Path,
+                                                                                      backend: str) -> None:
+    async def body(engine: Engine) -> None:
+        lb_id, listener_id = engine.tcp_listener(FAST_CHECK)
+        group = engine.group(desired=1, forward=[{"LoadBalancerId": lb_id, "ListenerId": listener_id,
+                                                  "TargetAttributes": [{"Port": engine.guests.port, "Weight": 10}]}])
+        await engine.clb.sync()
+        await engine.scaler.tick()
+        await engine.settle()
+        (member,) = engine.members(group)
+        with engine.store.write() as conn:
+            conn.execute(group_instances.update().where(group_instances.c.instance_id == member).values(protected=True))
+        _stop_by_api(engine, member)
+        await engine.settle()
+        await engine.scaler.tick()
+        (row,) = engine.members(group).values()
+        assert (row.life_cycle_state, row.health_status) == (sc.IN_SERVICE, sc.BOTH)
+        (activity,) = engine.rows(scaling_activities, scaling_activities.c.group_id == group)
+        assert (activity.activity_type, activity.status_code) == ("SCALE_OUT", "FAILED")
+        assert "protected" in activity.status_message
+
+    run(tmp_path, body, backend)
