@@ -214,3 +214,15 @@ def test_console_pages_cannot_be_framed_or_load_foreign_code(server) -> None:
     page = console.http.get("/console/")
     assert page.headers["x-frame-options"] == "DENY" and "content-security-policy" in page.headers
     console.close()
+
+
+def test_instances_have_a_per_account_quota(make_server) -> None:
+    srv = make_server(quota_instances=3)
+    api = Api(srv.endpoint, SECRET_ID, SECRET_KEY)
+    api.run(2, wait=False, InstanceType="S5.SMALL1")
+    error = api.error("cvm", "RunInstances", Placement={"Zone": "ap-guangzhou-3"}, ImageId="img-eb30mz89",
+                      InstanceType="S5.SMALL1", InstanceCount=2)
+    assert error.code == "InstancesQuotaLimitExceeded", error
+    assert api.cvm("DescribeInstances")["TotalCount"] == 2
+    other = other_account(srv)
+    assert len(other.run(2, wait=False, InstanceType="S5.SMALL1")) == 2  # the quota is each account's own
