@@ -10,8 +10,6 @@ import sqlalchemy as sa
 from minicvm import ids
 from minicvm.errors import ApiError
 from minicvm.services.models import Filter
-from minicvm.store.tables import client_tokens
-from minicvm.timefmt import now
 
 # The store keeps numbers in 32-bit integer columns (PostgreSQL's `integer`), and no parameter of these
 # APIs means anything beyond that range: a larger number is refused, rather than failing in SQL.
@@ -109,21 +107,6 @@ def tag_filtered_ids(conn: sa.Connection, table: sa.Table, where: list[Any], wan
     tag-key / tag-value / tag:<key> filters in `wanted` (checked here: JSON is not portable SQL)."""
     rows = conn.execute(sa.select(table.c.id, table.c.tags).where(*where))
     return table.c.id.in_([r.id for r in rows if tags_match(list(r.tags), wanted)])
-
-
-def remembered(conn: sa.Connection, account_id: int, action: str, token: str | None) -> dict[str, Any] | None:
-    if not token:
-        return None
-    row = conn.execute(sa.select(client_tokens.c.response).where(
-        client_tokens.c.account_id == account_id, client_tokens.c.action == action, client_tokens.c.token == token
-    )).first()
-    return dict(row.response) if row else None
-
-
-def remember(conn: sa.Connection, account_id: int, action: str, token: str | None, response: dict[str, Any]) -> None:
-    if token:
-        conn.execute(client_tokens.insert().values(account_id=account_id, action=action, token=token,
-                                                   response=response, created_time=now()))
 
 
 def check_client_token(token: str | None, code: str = "InvalidClientToken.TooLong") -> None:

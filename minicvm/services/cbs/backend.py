@@ -13,7 +13,7 @@ from minicvm.domain import lifecycle as lc
 from minicvm.domain.steps import AttachDisk, CreateDisk, DeleteDisk, DetachDisk, ExpandDisk, ResourceStep
 from minicvm.engine import operations as ops
 from minicvm.errors import ApiError
-from minicvm.services import common, listing
+from minicvm.services import client_tokens, common, listing
 from minicvm.services.cbs.rules import (
     MAX_DATA_DISKS,
     ChargeType,
@@ -25,7 +25,7 @@ from minicvm.services.cbs.rules import (
 )
 from minicvm.services.context import Context
 from minicvm.services.owned import Owned, Scope
-from minicvm.store.rows import Disk
+from minicvm.store.rows import Disk, Instance
 from minicvm.store.tables import disks, instances
 from minicvm.timefmt import now
 
@@ -61,7 +61,7 @@ class DiskBackend:
         """New unattached elastic disks, one per name; a repeated ClientToken gets the first call's ids."""
         account_id = self.scope.account_id
         with self.cloud.store.write() as conn:
-            earlier = common.remembered(conn, account_id, "CreateDisks", client_token)
+            earlier = client_tokens.remembered(conn, account_id, "CreateDisks", client_token)
             if earlier is not None:
                 return list(earlier["DiskIdSet"])
             created, op_ids = [], []
@@ -74,7 +74,7 @@ class DiskBackend:
                     created_time=now(), tags=tags))
                 created.append(disk_id)
                 op_ids.append(self._operation(conn, "CreateDisks", disk_id, CreateDisk(size)))
-            common.remember(conn, account_id, "CreateDisks", client_token, {"DiskIdSet": created})
+            client_tokens.remember(conn, account_id, "CreateDisks", client_token, {"DiskIdSet": created})
         self.cloud.runner.submit(op_ids)
         return created
 
@@ -94,7 +94,7 @@ class DiskBackend:
         return ops.insert_operation(conn, account_id=self.scope.account_id, resource_id=disk_id, action=action,
                                     steps=[step], request_id=self.request_id)
 
-    def _instance(self, conn: sa.Connection, action: str, instance_id: str) -> Any:
+    def _instance(self, conn: sa.Connection, action: str, instance_id: str) -> Instance:
         """The instance a disk moves to or from, if it may take `action` now with this driver."""
         inst = ops.check_batch(conn, account_id=self.scope.account_id, region=self.scope.region, action=action,
                                instance_ids=[instance_id])[instance_id]

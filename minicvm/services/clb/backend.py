@@ -18,7 +18,7 @@ from minicvm.domain import lifecycle as lc
 from minicvm.engine import network
 from minicvm.engine import operations as ops
 from minicvm.errors import ApiError
-from minicvm.services import common, listing
+from minicvm.services import client_tokens, listing
 from minicvm.services.clb import health
 from minicvm.services.clb.models import HealthCheckStruct
 from minicvm.services.context import Context
@@ -147,7 +147,7 @@ class ClbBackend:
         """New load balancers, each with its own loopback VIP; a repeated ClientToken gets the first ids."""
         account_id = self.scope.account_id
         with self.cloud.store.write() as conn:
-            earlier = common.remembered(conn, account_id, "CreateLoadBalancer", client_token)
+            earlier = client_tokens.remembered(conn, account_id, "CreateLoadBalancer", client_token)
             if earlier is not None:
                 return list(earlier["LoadBalancerIds"])
             vpc_id, subnet_id = self._placement(conn, lb_type, vpc_id, subnet_id)
@@ -170,7 +170,7 @@ class ClbBackend:
                 conn.execute(load_balancers.update().where(_lb.id == lb_id).values(vip=vip))
                 created.append(lb_id)
             self._record_task(conn, "CreateLoadBalancer", created)
-            common.remember(conn, account_id, "CreateLoadBalancer", client_token,
+            client_tokens.remember(conn, account_id, "CreateLoadBalancer", client_token,
                             {"LoadBalancerIds": created, "DealName": ""})
         return created
 

@@ -21,7 +21,7 @@ from minicvm.engine import network
 from minicvm.engine import operations as ops
 from minicvm.engine.launch import LaunchPlan, insert_instances
 from minicvm.errors import ApiError
-from minicvm.services import common, listing, quotas
+from minicvm.services import client_tokens, common, listing, quotas
 from minicvm.services.context import Context
 from minicvm.services.owned import Owned, Scope
 from minicvm.store import statements
@@ -189,7 +189,7 @@ class InstanceBackend:
         count = len(plan.names)
         try:
             with self.cloud.store.write() as conn:
-                earlier = common.remembered(conn, account_id, "RunInstances", client_token)
+                earlier = client_tokens.remembered(conn, account_id, "RunInstances", client_token)
                 if earlier is not None:
                     return list(earlier["InstanceIdSet"])
                 if plan.key_ids:
@@ -204,7 +204,7 @@ class InstanceBackend:
                     raise _DryRunPassed
                 created, op_ids = insert_instances(conn, self.cloud.guests, account_id, self.scope.region, plan,
                                                    self.request_id)
-                common.remember(conn, account_id, "RunInstances", client_token, {"InstanceIdSet": created})
+                client_tokens.remember(conn, account_id, "RunInstances", client_token, {"InstanceIdSet": created})
         except _DryRunPassed:
             return []
         self.cloud.runner.submit(op_ids)

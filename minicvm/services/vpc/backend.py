@@ -21,7 +21,7 @@ from minicvm.domain.steps import BindAddress, CreateAddress, ReleaseAddress, Res
 from minicvm.engine import network
 from minicvm.engine import operations as ops
 from minicvm.errors import ApiError
-from minicvm.services import common, listing, quotas
+from minicvm.services import client_tokens, common, listing, quotas
 from minicvm.services.context import Context
 from minicvm.services.owned import Owned, Scope
 from minicvm.store.rows import Address, ClassicLink, Instance, Subnet, Vpc
@@ -206,7 +206,7 @@ class AddressBackend(_Backend):
         """New EIPs and the task creating them; a repeated ClientToken gets the first call's answer."""
         account_id = self.scope.account_id
         with self.cloud.store.write() as conn:
-            earlier = common.remembered(conn, account_id, "AllocateAddresses", client_token)
+            earlier = client_tokens.remembered(conn, account_id, "AllocateAddresses", client_token)
             if earlier is not None:
                 return list(earlier["AddressSet"]), int(earlier["TaskId"])
             held = EIPS.count(conn, self.scope, _a.address_type == "EIP")
@@ -225,7 +225,7 @@ class AddressBackend(_Backend):
                 created.append(address_id)
                 op_ids.append(self._task(conn, "AllocateAddresses", address_id, CreateAddress()))
             task_id = self._task_id(conn, op_ids[0])
-            common.remember(conn, account_id, "AllocateAddresses", client_token,
+            client_tokens.remember(conn, account_id, "AllocateAddresses", client_token,
                             {"AddressSet": created, "TaskId": str(task_id)})
         self.cloud.runner.submit(op_ids)
         return created, task_id
