@@ -25,7 +25,7 @@ def make_driver(settings: Settings) -> Driver:
         from minicvm.drivers.sim.driver import SimDriver
 
         return SimDriver(settings.data_dir, settings.boot_seconds, settings.shutdown_seconds,
-                         settings.sim_bytes_per_gib)
+                         settings.sim_bytes_per_gib, ssh_port=settings.guest_ssh_port)
     if settings.driver == "qemu":
         from minicvm.drivers.qemu.driver import QemuDriver
 

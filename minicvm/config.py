@@ -66,6 +66,7 @@ class Settings:
     cbs_resize_requires_stop: bool = _setting(False, "CBS ResizeDisk refuses disks attached to running instances.")
     guest_network: str = _setting("127.64.0.0", "First loopback address of the /16-sized range guests listen on.")
     guest_port: int = _setting(8080, "The port each guest listens on.")
+    guest_ssh_port: int = _setting(22, "sim: the port each guest's SSH server listens on (0: no SSH).")
     clb_network: str = _setting("127.32.0.0", "First loopback address for load balancer VIPs, one per load balancer.")
     drain_seconds: float = _setting(0.0, "Drain CLB targets for up to this long before planned stops; 0 = off "
                                          "(the tag minicvm:drain-seconds on a load balancer overrides it).")

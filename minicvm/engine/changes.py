@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from minicvm.domain.catalog import INSTANCE_TYPES
 from minicvm.domain.steps import BindKeys, Change, ChangeInstanceType, GrowDisk, ResetPassword, UnbindKeys
-from minicvm.drivers.base import Driver, StoppedChanges
+from minicvm.drivers.base import Driver, PowerState, StoppedChanges
 from minicvm.engine.guest_spec import build_spec
 from minicvm.store.db import Store
 from minicvm.store.tables import disks, instances, key_pairs
@@ -19,6 +19,23 @@ from minicvm.store.tables import disks, instances, key_pairs
 def _public_keys(conn: sa.Connection, key_ids: list[str]) -> tuple[str, ...]:
     rows = conn.execute(sa.select(key_pairs.c.id, key_pairs.c.public_key).where(key_pairs.c.id.in_(key_ids)))
     return tuple(r.public_key for r in rows)
+
+
+async def write_first_login(store: Store, driver: Driver, instance_id: str) -> None:
+    """RunInstances' login settings, written where the guest reads them before its first boot (later
+    changes go through apply_changes). Nothing to write when the instance was given no way in."""
+    with store.read() as conn:
+        inst = conn.execute(sa.select(instances).where(instances.c.id == instance_id)).one()
+        if not inst.password_hash and not inst.key_ids:
+            return
+        changes = StoppedChanges(
+            password_hash=inst.password_hash,
+            password_changed_at=inst.password_changed_at.isoformat() if inst.password_changed_at else None,
+            login_user=inst.login_user, authorized_keys=_public_keys(conn, list(inst.key_ids or [])))
+        spec = build_spec(conn, inst)
+    if await driver.power_state(instance_id) is PowerState.RUNNING:
+        return  # a launch repeated by recovery: the guest booted with them already
+    await driver.apply_while_stopped(spec, changes)
 
 
 async def apply_changes(store: Store, driver: Driver, op: Any, change: Change) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from minicvm.domain.steps import (
 )
 from minicvm.drivers.base import Driver, GuestError, GuestEvent, GuestEventKind, GuestSpec, PowerState, StopMode
 from minicvm.engine import network, resource_steps
-from minicvm.engine.changes import apply_changes
+from minicvm.engine.changes import apply_changes, write_first_login
 from minicvm.engine.events import Bus
 from minicvm.engine.guest_spec import build_spec
 from minicvm.store.db import Store
@@ -276,6 +276,7 @@ class Runner:
             self._enter(op, step.enters, first)
         match step:
             case Launch():
+                await write_first_login(self.store, self.driver, op.resource_id)
                 return await self._boot(op.resource_id, failed_state=lc.LAUNCH_FAILED, inst=inst)
             case PowerOn():
                 return await self._boot(op.resource_id, failed_state=lc.STOPPED, inst=inst)

@@ -28,13 +28,14 @@ class SimDriver(Driver):
     capabilities = Capabilities(guests_survive_restart=False, hotplug_disks=True)
 
     def __init__(self, data_dir: Path, boot_seconds: float, shutdown_seconds: float,
-                 bytes_per_gib: int = 1 << 30) -> None:
+                 bytes_per_gib: int = 1 << 30, ssh_port: int = 0) -> None:
         super().__init__()
         self.disks_dir = data_dir / "disks"
         self.disks_dir.mkdir(parents=True, exist_ok=True)
         self.boot_seconds = boot_seconds
         self.shutdown_seconds = shutdown_seconds
         self.bytes_per_gib = bytes_per_gib
+        self.ssh_port = ssh_port  # 0: guests offer no SSH
         self.guests: dict[str, Guest] = {}
         # The disks of each boot in progress. Attach and detach change this set at once, in the order
         # they are called, and the guest gets the set as it is when the boot finishes: a disk detached
@@ -76,7 +77,8 @@ class SimDriver(Driver):
             if self.boot_seconds > 0:  # with no boot time the whole start happens in one go, without yielding
                 await asyncio.sleep(self.boot_seconds)
             booted = replace(spec, disks=tuple(disks.values()))
-            guest = Guest(booted, {d: self._make_disk(d) for d in disks}, self.bytes_per_gib, on_off=self._guest_off)
+            guest = Guest(booted, {d: self._make_disk(d) for d in disks}, self.bytes_per_gib, on_off=self._guest_off,
+                          ssh_port=self.ssh_port)
             try:
                 await guest.listen()
             except OSError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import stat
@@ -18,10 +19,14 @@ from typing import Any
 from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 
 from minicvm.drivers.base import DiskSpec, GuestSpec
-from minicvm.drivers.sim import keys
+from minicvm.drivers.sim import keys, shell
+from minicvm.drivers.sim.ssh import GuestSSH
 from minicvm.drivers.userdata import ignores_power_button
 
 MAX_BODY = 16 << 20
+
+log = logging.getLogger(__name__)
+_warned_ssh_privileges = False  # said once per server, not once per guest
 
 
 class DiskFull(Exception):
@@ -130,8 +135,9 @@ def read_guest_config(system_disk_root: Path) -> dict[str, Any]:
 
 class Guest:
     def __init__(self, spec: GuestSpec, disk_roots: dict[str, Path], bytes_per_gib: int,
-                 on_off: Callable[[str, str], None] | None = None) -> None:
+                 on_off: Callable[[str, str], None] | None = None, ssh_port: int = 0) -> None:
         self.spec = spec
+        self.ssh_port = ssh_port
         self.on_off = on_off
         self.bytes_per_gib = bytes_per_gib
         self.disks = {d.disk_id: GuestDisk(disk_roots[d.disk_id], d.size_gib * bytes_per_gib) for d in spec.disks}
@@ -146,6 +152,53 @@ class Guest:
         self.off = asyncio.Event()
         self.shutting_down = False
         self.failing_health = False
+        self.ssh: GuestSSH | None = None
+
+    # ---- what the shell sees (shell.GuestView) --------------------------------------------------
+
+    def host_name(self) -> str:
+        return self.spec.host_name or self.spec.instance_id
+
+    def uptime_seconds(self) -> float:
+        return time.monotonic() - self.started
+
+    def store(self, kind: str) -> shell.Store:
+        return self.memory if kind == "mem" else self.disks[self.spec.system_disk.disk_id]
+
+    def _after_shell(self, after: shell.After) -> None:
+        if after is shell.After.POWEROFF:
+            self.power_off("the guest OS powered itself off (poweroff in a shell of the guest)")
+        elif after is shell.After.REBOOT:
+            self.reboot()
+
+    def reboot(self) -> None:
+        """A restart from inside the OS: the instance stays RUNNING (no operation of minicvm's), but
+        sessions break, memory is lost and the boot reads its disk again (a new boot id)."""
+        if self.ssh is not None:
+            self.ssh.close()
+            self.ssh = None
+        self.memory.clear()
+        self.boot_id = str(uuid.uuid4())
+        self.boot_count = self._count_boot()
+        self.config = read_guest_config(self.system_root)
+        self.started = time.monotonic()
+        if not self.off.is_set():
+            self._listen_ssh()
+
+    def _listen_ssh(self) -> None:
+        if not self.ssh_port:
+            return
+        ssh = GuestSSH(self.system_root, self.config, self, self._after_shell)
+        try:
+            ssh.listen(self.spec.host, self.ssh_port)
+        except PermissionError:
+            # A port below 1024 needs root: the guest boots without SSH rather than not at all.
+            global _warned_ssh_privileges
+            if not _warned_ssh_privileges:
+                _warned_ssh_privileges = True
+                log.warning("guests boot without SSH: port %d needs privileges this server lacks", self.ssh_port)
+            return
+        self.ssh = ssh
 
     def _count_boot(self) -> int:
         # Every start pays for this: plain os calls, and the directory is made only the first time.
@@ -183,6 +236,11 @@ class Guest:
             self.server = await asyncio.get_running_loop().create_server(lambda: _GuestProtocol(self), sock=sock)
         except BaseException:
             sock.close()
+            raise
+        try:
+            self._listen_ssh()
+        except BaseException:
+            self.server.close()
             raise
 
     def power_off(self, reason: str = "the power was cut") -> None:
@@ -222,6 +280,9 @@ class Guest:
         return 204, b"", "text/plain"
 
     def _cut_network(self) -> None:
+        if self.ssh is not None:
+            self.ssh.close()
+            self.ssh = None
         if self.server is not None:
             self.server.close()
             for proto in list(_GuestProtocol.live.get(id(self), ())):
