@@ -15,18 +15,27 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 
 from minicvm.drivers.base import DiskSpec, GuestSpec
 from minicvm.drivers.sim import keys, shell
-from minicvm.drivers.sim.ssh import GuestSSH
 from minicvm.drivers.userdata import ignores_power_button
+
+if TYPE_CHECKING:
+    from minicvm.drivers.sim import ssh
 
 MAX_BODY = 16 << 20
 
 log = logging.getLogger(__name__)
-_warned_ssh_privileges = False  # said once per server, not once per guest
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Said once per server, not once per guest."""
+    if message not in _warned:
+        _warned.add(message)
+        log.warning("%s", message)
 
 
 class DiskFull(Exception):
@@ -152,7 +161,7 @@ class Guest:
         self.off = asyncio.Event()
         self.shutting_down = False
         self.failing_health = False
-        self.ssh: GuestSSH | None = None
+        self.ssh: ssh.GuestSSH | None = None
 
     # ---- what the shell sees (shell.GuestView) --------------------------------------------------
 
@@ -188,17 +197,21 @@ class Guest:
     def _listen_ssh(self) -> None:
         if not self.ssh_port:
             return
-        ssh = GuestSSH(self.system_root, self.config, self, self._after_shell)
         try:
-            ssh.listen(self.spec.host, self.ssh_port)
+            # Imported at the first boot that needs it: a venv made before asyncssh became a dependency
+            # still boots its guests (without SSH) instead of failing to import the driver.
+            from minicvm.drivers.sim import ssh
+        except ImportError:
+            _warn_once("guests boot without SSH: asyncssh is not installed (pip install -e . again)")
+            return
+        server = ssh.GuestSSH(self.system_root, self.config, self, self._after_shell)
+        try:
+            server.listen(self.spec.host, self.ssh_port)
         except PermissionError:
             # A port below 1024 needs root: the guest boots without SSH rather than not at all.
-            global _warned_ssh_privileges
-            if not _warned_ssh_privileges:
-                _warned_ssh_privileges = True
-                log.warning("guests boot without SSH: port %d needs privileges this server lacks", self.ssh_port)
+            _warn_once(f"guests boot without SSH: port {self.ssh_port} needs privileges this server lacks")
             return
-        self.ssh = ssh
+        self.ssh = server
 
     def _count_boot(self) -> int:
         # Every start pays for this: plain os calls, and the directory is made only the first time.
