@@ -45,6 +45,15 @@ def ignore_guest_address_warning() -> None:
     warnings.filterwarnings("ignore", message=GUEST_ADDRESS_WARNING, category=UserWarning)
 
 
+# What `minicvm serve` says when another server holds its networks or port (minicvm/claims.py).
+_CLAIMS_TAKEN = ("is used by another minicvm server", "cannot listen on")
+
+
+def _random_networks() -> dict[str, str]:
+    return {"guest_network": f"127.{random.randint(65, 250)}.{random.randint(0, 200)}.0",
+            "clb_network": f"127.{random.randint(2, 60)}.{random.randint(0, 250)}.0"}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -140,11 +149,11 @@ class MiniCvm:
         self._own_dir = data_dir is None
         self.data_dir = Path(tempfile.mkdtemp(prefix="minicvm-")) if data_dir is None else data_dir
         self.port = _free_port()
+        self._chosen_networks = not {"guest_network", "clb_network"} & set(settings)
         self.settings: dict[str, object] = {
             **FAST_SETTINGS,
             # Every server gets its own slice of 127/8 for guests and VIPs so that servers never collide.
-            "guest_network": f"127.{random.randint(65, 250)}.{random.randint(0, 200)}.0",
-            "clb_network": f"127.{random.randint(2, 60)}.{random.randint(0, 250)}.0",
+            **_random_networks(),
             **settings,
             "host": "127.0.0.1", "port": self.port, "data_dir": self.data_dir, "driver": settings.get("driver", "sim"),
         }
@@ -186,6 +195,24 @@ class MiniCvm:
     # -- the process ----------------------------------------------------------------------------------
 
     def start(self, timeout: float = 30.0) -> MiniCvm:
+        """Start the server; if another server on this machine already holds the randomly chosen networks
+        or port (the server refuses them at once, naming the flag), try fresh ones."""
+        for _attempt in range(5):
+            offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            try:
+                return self._start(timeout)
+            except RuntimeError:
+                tail = self.log_path.read_text(errors="replace")[offset:] if self.log_path.exists() else ""
+                if not any(taken in tail for taken in _CLAIMS_TAKEN):
+                    raise
+                self.port = _free_port()
+                self.settings["port"] = self.port
+                self.account = Account(f"127.0.0.1:{self.port}", self.account.secret_id, self.account.secret_key)
+                if self._chosen_networks:
+                    self.settings.update(_random_networks())
+        raise RuntimeError(f"minicvm found no free port or networks in 5 tries:\n{self.log_tail()}")
+
+    def _start(self, timeout: float) -> MiniCvm:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, MINICVM_SECRET_ID=self.secret_id, MINICVM_SECRET_KEY=self.secret_key)
         # Settings come through the environment: every Settings field has a MINICVM_* variable.

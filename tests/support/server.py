@@ -44,6 +44,16 @@ def drop_postgres_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# What `minicvm serve` says when another server holds its networks or port (minicvm/claims.py).
+CLAIMS_TAKEN = ("is used by another minicvm server", "cannot listen on")
+
+
+def random_networks() -> tuple[str, str]:
+    """A guest network and a CLB network of their own for one test server."""
+    return (f"127.{random.randint(65, 250)}.{random.randint(0, 200)}.0",
+            f"127.{random.randint(2, 60)}.{random.randint(0, 250)}.0")
+
+
 class ServerProcess:
     """`minicvm serve` as a child process. kill() is kill -9; start() again reuses data dir and DB."""
 
@@ -52,8 +62,7 @@ class ServerProcess:
         self.backend = backend
         self.port = free_port()
         # Each server gets its own slice of 127/8 for guests so that servers never collide.
-        self.guest_network = f"127.{random.randint(65, 250)}.{random.randint(0, 200)}.0"
-        self.clb_network = f"127.{random.randint(2, 60)}.{random.randint(0, 250)}.0"
+        self.guest_network, self.clb_network = random_networks()
         self.database_url = fresh_postgres_database() if backend == "postgres" else ""
         self.settings = {"boot-seconds": 0.3, "shutdown-seconds": 0.3, "soft-stop-timeout": 1.5, **{
             k.replace("_", "-"): v for k, v in settings.items()}}
@@ -69,6 +78,22 @@ class ServerProcess:
         return f"http://{self.endpoint}"
 
     def start(self, timeout: float = 30) -> ServerProcess:
+        """Start (or restart) the server. A first start that finds its random networks or port taken by
+        another test's server (the server refuses them, naming the flag) tries fresh ones."""
+        first = self.proc is None
+        for _attempt in range(5):
+            offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            try:
+                return self._start(timeout)
+            except RuntimeError:
+                tail = self.log_path.read_text(errors="replace")[offset:]
+                if not first or not any(taken in tail for taken in CLAIMS_TAKEN):
+                    raise
+                self.port = free_port()
+                self.guest_network, self.clb_network = random_networks()
+        raise RuntimeError(f"no free networks or port after 5 tries:\n{self.log_path.read_text()[-4000:]}")
+
+    def _start(self, timeout: float) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "minicvm", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
                 "--guest-network", self.guest_network, "--clb-network", self.clb_network, "--log-level", "warning"]
