@@ -69,6 +69,11 @@ class Report:
     # Struct fields seen only as null: their insides were never checked.
     null_structs: set[str] = field(default_factory=set)
     seen_structs: set[str] = field(default_factory=set)
+    # Lists of structs seen only empty: their elements' fields were never checked either.
+    empty_lists: set[str] = field(default_factory=set)
+
+    def unchecked_lists(self) -> set[str]:
+        return self.empty_lists - self.seen_structs
 
     def problems(self, may_be_null: frozenset[str] = frozenset()) -> list[str]:
         never = self.null_structs - self.seen_structs - may_be_null
@@ -102,6 +107,8 @@ def _check_value(report: Report, module: str, ftype: FieldType, value: Any, wher
         if not isinstance(value, list):
             report.wrong[where] = f"expected a list, got {type(value).__name__}"
             return
+        if not value and ftype.struct:
+            report.empty_lists.add(where)
         for item in value:
             _check_item(report, module, ftype, item, where)
         return
