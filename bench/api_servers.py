@@ -39,6 +39,9 @@ MOTO_AUTH = ("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/ec2/aws
 # Outside the 127.65-250.x range the test suite's servers pick their guest networks from, so a bench run next
 # to a test run cannot collide on guest addresses (10k guests span about 40 /24s from here).
 GUEST_NETWORK = "127.252.0.0"
+# Likewise for load balancer VIPs (a server refuses a network another server on the machine holds): outside the
+# tests' 127.2-60.x and the default 127.32.0.0 of a `make run` next to it.
+CLB_NETWORK = "127.61.0.0"
 
 PAGE = 100
 RUN_BATCH = 500  # RunInstances' InstanceCount maximum
@@ -284,7 +287,7 @@ class Minicvm(ServerProcess):
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "minicvm", "serve", "--port", str(self.port),
-                "--data-dir", str(self.workdir / "data"), "--guest-network", GUEST_NETWORK,
+                "--data-dir", str(self.workdir / "data"), "--guest-network", GUEST_NETWORK, "--clb-network", CLB_NETWORK,
                 "--boot-seconds", "0", "--shutdown-seconds", "0", "--hard-stop-seconds", "0", "--log-level", "warning"]
 
     def env(self) -> dict[str, str]:
