@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from minicvm import ids
+from minicvm import errors, ids
 from minicvm.errors import ApiError
 from minicvm.services.models import Filter
 
@@ -32,7 +32,7 @@ def check_ids(
 ) -> list[str]:
     values = list(values or [])
     if required and not values:
-        raise ApiError("MissingParameter", f"The request is missing a required parameter `{field}`.")
+        raise errors.missing(field)
     if len(values) > limit:
         raise ApiError("InvalidParameterValue.LimitExceeded",
                        f"`{field}` takes at most {limit} ids per request; {len(values)} were given.")

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from minicvm import errors
 from minicvm.errors import ApiError
 from minicvm.services.common import check_number
 
@@ -66,7 +67,7 @@ def validation_error(exc: ValidationError) -> ApiError:
     where = _location(err["loc"])
     kind = err["type"]
     if kind == "missing":
-        return ApiError("MissingParameter", f"The request is missing a required parameter `{where}`.")
+        return errors.missing(where)
     if kind == "extra_forbidden":
         return ApiError("UnknownParameter", f"The parameter `{where}` is not recognized.")
     if kind in _VALUE_ERRORS:

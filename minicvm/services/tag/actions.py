@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from minicvm import ids
+from minicvm import errors, ids
 from minicvm.domain.catalog import REGIONS
 from minicvm.errors import ApiError
 from minicvm.services.context import Context
@@ -271,7 +271,7 @@ async def describe_resource_tags_by_resource_ids(ctx: Context, req: m.DescribeRe
     if req.ResourceRegion not in REGIONS:
         raise ApiError("InvalidParameterValue.RegionInvalid", f"The region {req.ResourceRegion!r} does not exist.")
     if not req.ResourceIds:
-        raise ApiError("MissingParameter", "The request is missing a required parameter `ResourceIds`.")
+        raise errors.missing("ResourceIds")
     if len(req.ResourceIds) > 50:
         raise ApiError("InvalidParameterValue.ResourceIdInvalid",
                        f"`ResourceIds` takes at most 50 ids; {len(req.ResourceIds)} were given.")

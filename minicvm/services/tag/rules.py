@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from minicvm import errors
 from minicvm.errors import ApiError
 
 MAX_TAGS_PER_RESOURCE = 50
@@ -52,7 +53,7 @@ def check_value(key: str, value: str) -> None:
 def check_pairs(pairs: Sequence[tuple[str, str]], field: str = "Tags") -> dict[str, str]:
     """Tags to bind in one request, as {key: value}: each valid, at most ten, no key twice."""
     if not pairs:
-        raise ApiError("MissingParameter", f"The request is missing a required parameter `{field}`.")
+        raise errors.missing(field)
     if len(pairs) > MAX_PER_REQUEST:
         raise ApiError("LimitExceeded.TagNumPerRequest",
                        f"`{field}` takes at most {MAX_PER_REQUEST} tags per request; {len(pairs)} were given.")
@@ -68,7 +69,7 @@ def check_pairs(pairs: Sequence[tuple[str, str]], field: str = "Tags") -> dict[s
 
 def check_keys(keys: Sequence[str], field: str = "TagKeys", limit: int = MAX_PER_REQUEST) -> list[str]:
     if not keys:
-        raise ApiError("MissingParameter", f"The request is missing a required parameter `{field}`.")
+        raise errors.missing(field)
     if len(keys) > limit:
         raise ApiError("LimitExceeded.TagNumPerRequest",
                        f"`{field}` takes at most {limit} tag keys per request; {len(keys)} were given.")
@@ -81,7 +82,7 @@ def check_keys(keys: Sequence[str], field: str = "TagKeys", limit: int = MAX_PER
 
 def check_resource_count(names: Sequence[str], field: str = "ResourceList") -> None:
     if not names:
-        raise ApiError("MissingParameter", f"The request is missing a required parameter `{field}`.")
+        raise errors.missing(field)
     if len(names) > MAX_PER_REQUEST:
         raise ApiError("LimitExceeded.ResourceNumPerRequest",
                        f"`{field}` takes at most {MAX_PER_REQUEST} resources per request; {len(names)} were given.")
