@@ -25,8 +25,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from minicvm.domain import lifecycle as lc
 from minicvm.domain.catalog import INSTANCE_TYPES
 from minicvm.domain.states import TRANSITIONAL, StoppedMode, StopType
-from minicvm.domain.steps import ChangeInstanceType, InstanceStep, ResetPassword
-from minicvm.store.tables import addresses, disks, instances
+from minicvm.domain.steps import ChangeInstanceType, InstanceStep, ResetPassword, decode_steps
+from minicvm.store.tables import addresses, disks, instances, operations
 from tests.support.client import Api, SdkError
 from tests.support.server import SECRET_ID, SECRET_KEY, ServerProcess
 
@@ -161,11 +161,25 @@ class Lifecycle(RuleBasedStateMachine):
         """The model follows an action the server took."""
         inst = self.world.insts[iid]
         moved = lc.transition(action, lc.Facts(inst.state), params)
+        self._check_operation(iid, action, moved.steps)
         if moved.final == "TERMINATED":
             self._forget(iid)
             return
         inst.rebooted = inst.rebooted or any(type(s).__name__ in ("PowerOff", "Reboot") for s in moved.steps)
         inst.state = moved.final
+
+    def _check_operation(self, iid: str, action: str, steps: list) -> None:
+        """The store carried out the table's plan for this action, to the end."""
+        with self.store.connect() as conn:
+            row = conn.execute(sa.select(operations).where(operations.c.resource_id == iid,
+                                                           operations.c.action == action)
+                               .order_by(operations.c.seq.desc()).limit(1)).first()
+        if not steps:
+            return  # nothing to carry out, so no operation is written
+        assert row is not None, (iid, action)
+        stored = [type(step).__name__ for step in decode_steps(row.steps)]
+        assert stored == [type(step).__name__ for step in steps], (iid, action, stored)
+        assert row.state == "SUCCESS", (iid, action, row.state, row.error)
 
     def _forget(self, iid: str) -> None:
         del self.world.insts[iid]
