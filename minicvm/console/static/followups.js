@@ -157,18 +157,23 @@ function field(labelText, control, help) {
 
 async function buildType(inst, form) {
   const zone = inst.Placement.Zone;
-  const types = (await call("cvm", "DescribeInstanceTypeConfigs", { Filters: [{ Name: "zone", Values: [zone] }] }))
-    .InstanceTypeConfigSet;
+  // The types this instance may change to, with the reason for each it may not: the rule ResetInstancesType enforces.
+  const statuses = (await call("cvm", "DescribeInstancesModification", { InstanceIds: [inst.InstanceId] }))
+    .InstanceTypeConfigStatusSet;
   const select = h("select", { id: uid("type"), name: "InstanceType" }, h("option", { value: "" }, "Choose a type…"));
   const families = new Map();
-  for (const t of types) {
-    if (!families.has(t.InstanceFamily)) families.set(t.InstanceFamily, []);
-    families.get(t.InstanceFamily).push(t);
+  for (const s of statuses) {
+    const family = s.InstanceTypeConfig.InstanceFamily;
+    if (!families.has(family)) families.set(family, []);
+    families.get(family).push(s);
   }
   for (const [family, list] of families) {
-    select.append(h("optgroup", { label: `${family} family` }, list.map((t) => h("option", {
-      value: t.InstanceType, disabled: t.InstanceType === inst.InstanceType,
-    }, `${t.InstanceType} · ${t.CPU} vCPU · ${t.Memory} GiB${t.InstanceType === inst.InstanceType ? " (current)" : ""}`))));
+    select.append(h("optgroup", { label: `${family} family` }, list.map(({ Status, Message, InstanceTypeConfig: t }) => {
+      const current = t.InstanceType === inst.InstanceType;
+      const why = current ? " (current)" : Status === "SELL" ? "" : ` (${Message})`;
+      return h("option", { value: t.InstanceType, disabled: Status !== "SELL", title: Message || null },
+        `${t.InstanceType} · ${t.CPU} vCPU · ${t.Memory} GiB${why}`);
+    })));
   }
   form.append(
     h("p", {}, "Now: ", h("strong", {}, inst.InstanceType), ` (${inst.CPU} vCPU, ${inst.Memory} GiB).`),
