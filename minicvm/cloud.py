@@ -11,6 +11,7 @@ from pathlib import Path
 from minicvm.config import Settings
 from minicvm.drivers.base import Driver
 from minicvm.engine.clb_controller import ClbController, ClbSettings
+from minicvm.engine.commands import CommandRunner
 from minicvm.engine.events import Bus
 from minicvm.engine.launch import GuestAddresses
 from minicvm.engine.runner import Runner, RunnerSettings
@@ -45,6 +46,7 @@ class Cloud:
     runner: Runner = field(init=False)
     clb: ClbController = field(init=False)
     scaler: Reconciler = field(init=False)
+    commands: CommandRunner = field(init=False)
     _watch: asyncio.Task[None] | None = field(init=False, default=None)
     closing: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
@@ -60,6 +62,7 @@ class Cloud:
         # Planned power-offs drain the instance's load balancers first.
         self.runner.before_power_off.append(self.clb.before_power_off)
         self.scaler = Reconciler(self.store, self.bus, self.runner, self.clb, self.guests, settings.as_interval)
+        self.commands = CommandRunner(self.store, self.driver)
 
     @classmethod
     def open(cls, settings: Settings) -> Cloud:
@@ -76,6 +79,7 @@ class Cloud:
 
     async def start(self) -> None:
         await self.runner.recover()
+        self.commands.recover()
         await self.clb.sync()
         self.scaler.start()
         self._watch = asyncio.get_running_loop().create_task(self.runner.watch_power())
@@ -85,6 +89,7 @@ class Cloud:
             self._watch.cancel()
         await self.scaler.stop()
         await self.runner.cancel_all()
+        await self.commands.close()
         if not keep_running and self.driver.capabilities.guests_survive_restart:
             self.runner.write_host_shutdown_marker()
         await self.clb.close()

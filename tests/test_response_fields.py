@@ -23,7 +23,7 @@ from tests.support.server import SECRET_ID, SECRET_KEY, ServerProcess
 MODELS = {"cvm": "tencentcloud.cvm.v20170312.models", "cbs": "tencentcloud.cbs.v20170312.models",
           "vpc": "tencentcloud.vpc.v20170312.models", "clb": "tencentcloud.clb.v20180317.models",
           "as": "tencentcloud.autoscaling.v20180419.models", "sts": "tencentcloud.sts.v20180813.models",
-          "tag": "tencentcloud.tag.v20180813.models"}
+          "tag": "tencentcloud.tag.v20180813.models", "tat": "tencentcloud.tat.v20201028.models"}
 
 READ_PREFIXES = ("Describe", "Inquiry", "Get")
 
@@ -135,6 +135,11 @@ def _build(api: Api) -> dict[str, str]:
     api.wait(lambda: api.call("as", "DescribeAutoScalingInstances",
                               Filters=[{"Name": "auto-scaling-group-id", "Values": [ids["group"]]}])["TotalCount"] == 1,
              timeout=60)
+
+    api.call("tat", "CreateCommand", CommandName="fields", Content="aG9zdG5hbWU=", Tags=[{"Key": "k", "Value": "v"}])
+    invocation = api.call("tat", "RunCommand", InstanceIds=[ids["running"]], Content="aG9zdG5hbWU=")["InvocationId"]
+    api.wait(lambda: api.call("tat", "DescribeInvocations", InvocationIds=[invocation])["InvocationSet"][0]
+             ["InvocationStatus"] == "SUCCESS")
     return ids
 
 
@@ -182,6 +187,8 @@ def _calls(w: World, service: str, action: str) -> list[dict[str, Any]]:
              "ResourceRegion": "ap-guangzhou"}],
         ("tag", "GetResources"): [{"ResourceList": [res]}],
         ("tag", "GetTagValues"): [{"TagKeys": ["team"]}],
+        ("tat", "DescribeInvocationTasks"): [{"HideOutput": False}],
+        ("tat", "DescribeAutomationAgentStatus"): [{"InstanceIds": instance_ids}],
     }
     return recipes.get((service, action), [{}])
 

@@ -85,6 +85,19 @@ class GuestError(Exception):
     """A guest could not be booted or reached (becomes the operation's error message)."""
 
 
+class AgentGone(GuestError):
+    """The guest's command agent stopped answering while a command ran (the guest went off)."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What the guest's command agent reports for one command (TAT)."""
+
+    output: bytes
+    exit_code: int
+    timed_out: bool = False
+
+
 @dataclass(frozen=True)
 class Capabilities:
     # Guests run outside the server process and keep running across its restart, so a guest found
@@ -183,6 +196,17 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     async def apply_while_stopped(self, spec: GuestSpec, changes: StoppedChanges) -> None:
         """Write the changes where the guest reads them at its next boot."""
+
+    # ---- the command agent (TAT) -----------------------------------------------------------------
+
+    def agent_online(self, instance_id: str) -> bool:
+        """Whether the guest's command agent answers now (only while the guest OS is up)."""
+        return False
+
+    async def run_command(self, instance_id: str, script: str, username: str, timeout: float) -> CommandResult:
+        """Run a shell script in the guest as `username`; after `timeout` seconds it is killed and the
+        result says timed_out. Raises GuestError when the agent is offline, AgentGone when it goes away."""
+        raise GuestError(f"the {self.name} driver's guests have no command agent")
 
     @abc.abstractmethod
     async def destroy(self, instance_id: str) -> None:

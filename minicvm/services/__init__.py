@@ -16,4 +16,5 @@ def load() -> None:
     )
     from minicvm.services.sts import identity  # noqa: F401
     from minicvm.services.tag import actions  # noqa: F401
+    from minicvm.services.tat import handlers as tat_handlers  # noqa: F401
     from minicvm.services.vpc import handlers as vpc_handlers  # noqa: F401

@@ -10,6 +10,7 @@ from minicvm.accounts import Account
 from minicvm.config import Settings
 from minicvm.drivers.base import Driver
 from minicvm.engine.clb_controller import ClbController
+from minicvm.engine.commands import CommandRunner
 from minicvm.engine.launch import GuestAddresses
 from minicvm.engine.runner import Runner
 from minicvm.engine.scaling.reconciler import Reconciler
@@ -34,6 +35,8 @@ class Platform(Protocol):
     def clb(self) -> ClbController: ...
     @property
     def scaler(self) -> Reconciler: ...
+    @property
+    def commands(self) -> CommandRunner: ...
 
 
 @dataclass(frozen=True)

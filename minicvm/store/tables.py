@@ -350,3 +350,60 @@ console_sessions = sa.Table(
     sa.Column("created_time", UtcDateTime, nullable=False),
     sa.Column("expires_time", UtcDateTime, nullable=False),
 )
+
+# TAT (automation tools): saved commands, invocations of a command on instances, and one task per instance.
+tat_commands = sa.Table(
+    "tat_commands",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("content", sa.Text, nullable=False),  # base64, as on the wire
+    sa.Column("command_type", sa.String(16), nullable=False),
+    sa.Column("working_directory", sa.Text, nullable=False),
+    sa.Column("timeout", sa.Integer, nullable=False),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.Column("updated_time", UtcDateTime, nullable=False),
+)
+
+tat_invocations = sa.Table(
+    "tat_invocations",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("command_id", sa.String(32), nullable=False, index=True),
+    sa.Column("command_name", sa.String(120), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("command_type", sa.String(16), nullable=False),
+    sa.Column("working_directory", sa.Text, nullable=False),
+    sa.Column("timeout", sa.Integer, nullable=False),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.Column("updated_time", UtcDateTime, nullable=False),
+    sa.Column("end_time", UtcDateTime),
+)
+
+tat_tasks = sa.Table(
+    "tat_tasks",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("invocation_id", sa.String(32), nullable=False, index=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("instance_id", sa.String(32), nullable=False, index=True),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("output", sa.Text, nullable=False),  # base64 of at most OUTPUT_LIMIT bytes
+    sa.Column("dropped", sa.Integer, nullable=False),
+    sa.Column("error_info", sa.Text, nullable=False),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.Column("updated_time", UtcDateTime, nullable=False),
+    sa.Column("exec_start_time", UtcDateTime),
+    sa.Column("exec_end_time", UtcDateTime),
+)

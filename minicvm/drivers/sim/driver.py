@@ -10,7 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from minicvm.drivers.base import (
+    AgentGone,
     Capabilities,
+    CommandResult,
     DiskSpec,
     Driver,
     GuestError,
@@ -20,6 +22,7 @@ from minicvm.drivers.base import (
     StopMode,
     StoppedChanges,
 )
+from minicvm.drivers.sim import shell
 from minicvm.drivers.sim.guest import Guest
 
 
@@ -144,6 +147,30 @@ class SimDriver(Driver):
             booting.pop(disk_id, None)
         elif (guest := self._running(instance_id)) is not None:
             guest.unplug(disk_id)
+
+    def agent_online(self, instance_id: str) -> bool:
+        guest = self._running(instance_id)
+        return guest is not None and not guest.shutting_down
+
+    async def run_command(self, instance_id: str, script: str, username: str, timeout: float) -> CommandResult:
+        guest = self._running(instance_id)
+        if guest is None or guest.shutting_down:
+            raise GuestError(f"the agent of {instance_id} is offline")
+        output: list[str] = []
+        run = asyncio.ensure_future(shell.run_script(guest, username, script, output.append))
+        off = asyncio.ensure_future(guest.off.wait())
+        try:
+            done, _ = await asyncio.wait({run, off}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            off.cancel()
+        if run not in done:
+            run.cancel()
+            if off in done:
+                raise AgentGone(f"{instance_id} went off while the command ran")
+            return CommandResult("".join(output).encode(), -1, timed_out=True)
+        result = run.result()
+        guest.after_shell(result.after)
+        return CommandResult("".join(output).encode(), result.exit_code)
 
     async def destroy(self, instance_id: str) -> None:
         guest = self.guests.pop(instance_id, None)

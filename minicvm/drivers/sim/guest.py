@@ -174,11 +174,14 @@ class Guest:
     def store(self, kind: str) -> shell.Store:
         return self.memory if kind == "mem" else self.disks[self.spec.system_disk.disk_id]
 
-    def _after_shell(self, after: shell.After) -> None:
+    def after_shell(self, after: shell.After) -> None:
+        """A shell asked the OS to power off or reboot: it does, just after the command's answer is out
+        (as a real OS lets the shell's last output and exit status leave first)."""
+        loop = asyncio.get_running_loop()
         if after is shell.After.POWEROFF:
-            self.power_off("the guest OS powered itself off (poweroff in a shell of the guest)")
+            loop.call_later(0.05, self.power_off, "the guest OS powered itself off (poweroff in a shell of the guest)")
         elif after is shell.After.REBOOT:
-            self.reboot()
+            loop.call_later(0.05, self.reboot)
 
     def reboot(self) -> None:
         """A restart from inside the OS: the instance stays RUNNING (no operation of minicvm's), but
@@ -204,7 +207,7 @@ class Guest:
         except ImportError:
             _warn_once("guests boot without SSH: asyncssh is not installed (pip install -e . again)")
             return
-        server = ssh.GuestSSH(self.system_root, self.config, self, self._after_shell)
+        server = ssh.GuestSSH(self.system_root, self.config, self, self.after_shell)
         try:
             server.listen(self.spec.host, self.ssh_port)
         except PermissionError:

@@ -3,15 +3,17 @@ guest. It is not a real shell and says so; it knows only the commands below, ove
 contract's stores (`/disk/<key>` on the system disk, `/mem/<key>` in memory):
 
     hostname · uptime · whoami · cat /disk/<key> · cat /mem/<key>
-    echo TEXT > /disk/<key> · echo TEXT >> /mem/<key> · rm /disk/<key>
+    echo TEXT > /disk/<key> · echo TEXT >> /mem/<key> · rm /disk/<key> · sleep N
     poweroff · reboot · exit [N] · help
 
 Lines may hold several commands separated by `;` or `&&`."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +29,7 @@ HELP = """commands of this simulated guest:
   cat /disk/KEY | /mem/KEY print a stored value
   echo TEXT > PATH         store TEXT and a newline (>> appends)
   rm PATH                  delete a key
+  sleep SECONDS            wait
   poweroff                 the OS powers itself off (the instance becomes STOPPED)
   reboot                   the OS restarts (new boot id, memory cleared)
   exit [N]                 leave the session
@@ -47,6 +50,7 @@ class Result:
     output: str
     exit_code: int
     after: After = After.NOTHING
+    pause: float = 0.0  # seconds to wait before the output (`sleep`)
 
 
 class Store(Protocol):
@@ -108,6 +112,14 @@ def _one(guest: GuestView, user: str, words: list[str]) -> Result:
             return Result(user + "\n", 0)
         case "help":
             return Result(HELP, 0)
+        case "sleep":
+            try:
+                seconds = float(args[0]) if args else -1
+            except ValueError:
+                seconds = -1
+            if not 0 <= seconds <= 86400:
+                raise _Fail("sleep: usage: sleep SECONDS", 2)
+            return Result("", 0, pause=seconds)
         case "true" | ":":
             return Result("", 0)
         case "false":
@@ -156,29 +168,34 @@ def _one(guest: GuestView, user: str, words: list[str]) -> Result:
     raise _Fail(f"{name}: command not found (this simulated guest knows: {_KNOWN})", 127)
 
 
-_KNOWN = "hostname uptime whoami cat echo rm poweroff reboot exit help"
+_KNOWN = "hostname uptime whoami cat echo rm sleep poweroff reboot exit help"
 
 
-def run(guest: GuestView, user: str, line: str) -> Result:
-    """Run one line; output holds stdout and error messages both, as a terminal shows them."""
-    try:
-        commands = _split(line)
-    except ValueError as exc:
-        return Result(f"sh: syntax error: {exc}\n", 2)
-    output: list[str] = []
+async def run_script(guest: GuestView, user: str, script: str, emit: Callable[[str], object]) -> Result:
+    """Run a script line by line, handing output to `emit` as it comes (stdout and error messages both,
+    as a terminal shows them). Stops at `exit`, `poweroff` or `reboot`; the result's exit code is the
+    last command's."""
     code = 0
-    for sep, words in commands:
-        if sep == "&&" and code != 0:
-            continue
+    for line in script.splitlines():
         try:
-            result = _one(guest, user, words)
-        except _Fail as fail:
-            output.append(f"sh: {fail.message}\n")
-            code = fail.code
+            commands = _split(line)
+        except ValueError as exc:
+            emit(f"sh: syntax error: {exc}\n")
+            code = 2
             continue
-        output.append(result.output)
-        code = result.exit_code
-        if result.after is not After.NOTHING:
-            return Result("".join(output), code, result.after)
-    return Result("".join(output), code)
-
+        for sep, words in commands:
+            if sep == "&&" and code != 0:
+                continue
+            try:
+                result = _one(guest, user, words)
+            except _Fail as fail:
+                emit(f"sh: {fail.message}\n")
+                code = fail.code
+                continue
+            if result.pause:
+                await asyncio.sleep(result.pause)
+            emit(result.output)
+            code = result.exit_code
+            if result.after is not After.NOTHING:
+                return Result("", code, result.after)
+    return Result("", code)

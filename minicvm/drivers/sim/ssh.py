@@ -188,8 +188,7 @@ class GuestSSH:
         user = process.get_extra_info("username") or self.login.user
         try:
             if process.command is not None:
-                result = shell.run(self.view, user, process.command)
-                process.stdout.write(result.output)
+                result = await shell.run_script(self.view, user, process.command, process.stdout.write)
                 self._finish(process, result)
                 return
             process.stdout.write(shell.BANNER)
@@ -204,8 +203,7 @@ class GuestSSH:
                 if not line:  # end of input
                     process.exit(0)
                     return
-                result = shell.run(self.view, user, line.strip())
-                process.stdout.write(result.output)
+                result = await shell.run_script(self.view, user, line.strip(), process.stdout.write)
                 if result.after is not shell.After.NOTHING:
                     self._finish(process, result)
                     return
@@ -214,6 +212,4 @@ class GuestSSH:
 
     def _finish(self, process: asyncssh.SSHServerProcess, result: shell.Result) -> None:
         process.exit(result.exit_code)
-        if result.after in (shell.After.POWEROFF, shell.After.REBOOT):
-            # After the exit status is on its way, as a real OS lets the shell's output out first.
-            asyncio.get_running_loop().call_later(0.05, self.on_after, result.after)
+        self.on_after(result.after)
