@@ -4,10 +4,12 @@ EIP allocate/associate/disassociate/release, CLB target registration, an Auto Sc
 restart, and the invariants: nothing stuck in a transitional state, every acknowledged operation carried
 out exactly once, the guests' disks exactly the store's, and no disk write that was acknowledged lost.
 
-CI runs MINICVM_CRASH_ROUNDS (20) rounds per database from a fixed seed (MINICVM_CRASH_SEED)."""
+CI runs MINICVM_CRASH_ROUNDS (20) rounds per database whose kill comes after the request was acknowledged,
+then MINICVM_CRASH_IN_FLIGHT_ROUNDS (10) whose kill may come before, from a fixed seed (MINICVM_CRASH_SEED)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import threading
@@ -26,6 +28,8 @@ from tests.support.client import Api
 from tests.support.server import SECRET_ID, SECRET_KEY, ServerProcess
 
 ROUNDS = int(os.environ.get("MINICVM_CRASH_ROUNDS", "20"))
+# Rounds whose kill may also land before the request is answered (or even sent).
+IN_FLIGHT_ROUNDS = int(os.environ.get("MINICVM_CRASH_IN_FLIGHT_ROUNDS", "10"))
 SEED = int(os.environ.get("MINICVM_CRASH_SEED", "13"))
 TIMINGS = {"boot_seconds": 0.3, "shutdown_seconds": 0.3, "soft_stop_timeout": 1.0, "async_op_seconds": 0.2,
            "as_interval": 0.2, "clb_time_scale": 0.1}
@@ -340,21 +344,46 @@ def test_kill_9_during_every_kind_of_operation(make_server) -> None:
     done: dict[str, int] = {}
     started = time.monotonic()
     try:
-        for n in range(ROUNDS):
-            operation = OPERATIONS[n % len(OPERATIONS)]
+        for n in range(ROUNDS + IN_FLIGHT_ROUNDS):
+            in_flight = n >= ROUNDS
+            operation = rng.choice(OPERATIONS) if in_flight else OPERATIONS[n % len(OPERATIONS)]
             _tidy(cloud)
             cloud.api.wait(_cloud_settled(cloud), timeout=30)
             with _writing(cloud):
-                outcome = operation(cloud)
-                time.sleep(rng.uniform(0, 0.6))  # somewhere in the operation's steps (or just after)
-                srv.kill()
+                if in_flight:
+                    outcome = _killed_in_flight(srv, cloud, operation, rng.uniform(0, 0.5))
+                else:
+                    outcome = operation(cloud)
+                    time.sleep(rng.uniform(0, 0.6))  # somewhere in the operation's steps (or just after)
+                    srv.kill()
             srv.start()
             cloud.api.wait(_cloud_settled(cloud), timeout=60)
-            cloud.api.wait(outcome, timeout=60)  # acknowledged, so carried out: not lost
-            cloud.api.wait(_cloud_settled(cloud), timeout=60)
+            if outcome is not None:
+                cloud.api.wait(outcome, timeout=60)  # acknowledged, so carried out: not lost
+                cloud.api.wait(_cloud_settled(cloud), timeout=60)
             _check_invariants(cloud, store)
-            done[operation.__name__] = done.get(operation.__name__, 0) + 1
+            kind = f"{operation.__name__}{' (in flight)' if in_flight else ''}"
+            done[kind] = done.get(kind, 0) + 1
     finally:
         store.dispose()
-    print(f"crash suite: {ROUNDS} kill -9 rounds in {time.monotonic() - started:.0f} s: {done}")
-    assert sum(done.values()) == ROUNDS
+    print(f"crash suite: {ROUNDS} + {IN_FLIGHT_ROUNDS} kill -9 rounds in {time.monotonic() - started:.0f} s: {done}")
+    assert sum(done.values()) == ROUNDS + IN_FLIGHT_ROUNDS
+
+
+def _killed_in_flight(srv: ServerProcess, cloud: Cloud, operation: Callable[[Cloud], Check],
+                      delay: float) -> Check | None:
+    """The operation (its preparation and its request) runs while the server is killed under it: the kill may
+    land before, during or after the request. Its outcome is checked only if it was acknowledged."""
+    acknowledged: list[Check] = []
+
+    def fire() -> None:
+        with contextlib.suppress(Exception):  # the server is killed under it
+            acknowledged.append(operation(cloud))
+
+    thread = threading.Thread(target=fire, daemon=True)
+    thread.start()
+    time.sleep(delay)
+    srv.kill()
+    thread.join(30)
+    assert not thread.is_alive(), "the operation did not notice the server was gone"
+    return acknowledged[0] if acknowledged else None
