@@ -1,12 +1,18 @@
-"""Who is calling: the principal behind a key. Today every key is an account's root key; CAM sub-users and
-roles assumed through STS become further kinds here, each knowing how STS describes it."""
+"""Who is calling: the principal behind a key. An account's own key is its root; a CAM access key belongs to a
+sub-user (or, made by the root for itself, to the root); roles assumed through STS become a further kind here.
+Each knows how STS describes it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
+import sqlalchemy as sa
+
+from minicvm import accounts
 from minicvm.accounts import Account
+from minicvm.store.db import Store
+from minicvm.store.tables import cam_access_keys
 
 
 class PrincipalKind(StrEnum):
@@ -34,6 +40,10 @@ class Principal:
     def root(cls, account: Account) -> Principal:
         return cls(PrincipalKind.ROOT, account.uin, account.uin)
 
+    @classmethod
+    def sub_user(cls, account: Account, uin: str) -> Principal:
+        return cls(PrincipalKind.SUB_USER, account.uin, uin)
+
     @property
     def identity_type(self) -> IdentityType:
         return IdentityType.CAM_ROLE if self.kind is PrincipalKind.ASSUMED_ROLE else IdentityType.CAM_USER
@@ -49,3 +59,25 @@ class Principal:
         if self.kind is PrincipalKind.ASSUMED_ROLE:
             return f"{self.role_id}:{self.session_name}"
         return self.uin
+
+
+@dataclass(frozen=True)
+class KeyHolder:
+    """Whose a CAM access key is, and whether it may still be used."""
+
+    account: Account
+    principal: Principal
+    secret_key: str
+    active: bool
+
+
+def by_access_key(store: Store, secret_id: str) -> KeyHolder | None:
+    with store.read() as conn:
+        row = conn.execute(sa.select(cam_access_keys).where(cam_access_keys.c.secret_id == secret_id)).first()
+    if row is None:
+        return None
+    account = accounts.by_id(store, row.account_id)
+    if account is None:
+        return None
+    principal = Principal.root(account) if row.user_uin == account.uin else Principal.sub_user(account, row.user_uin)
+    return KeyHolder(account, principal, row.secret_key, row.active)

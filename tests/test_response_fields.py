@@ -23,7 +23,8 @@ from tests.support.server import SECRET_ID, SECRET_KEY, ServerProcess
 MODELS = {"cvm": "tencentcloud.cvm.v20170312.models", "cbs": "tencentcloud.cbs.v20170312.models",
           "vpc": "tencentcloud.vpc.v20170312.models", "clb": "tencentcloud.clb.v20180317.models",
           "as": "tencentcloud.autoscaling.v20180419.models", "sts": "tencentcloud.sts.v20180813.models",
-          "tag": "tencentcloud.tag.v20180813.models", "tat": "tencentcloud.tat.v20201028.models"}
+          "tag": "tencentcloud.tag.v20180813.models", "tat": "tencentcloud.tat.v20201028.models",
+          "cam": "tencentcloud.cam.v20190116.models"}
 
 READ_PREFIXES = ("Describe", "Inquiry", "Get")
 
@@ -66,6 +67,9 @@ class World:
     server: ServerProcess
     uin: str
     ids: dict[str, str] = field(default_factory=dict)
+
+
+_DOCUMENT = '{"version":"2.0","statement":[{"effect":"allow","action":"cvm:Describe*","resource":"*"}]}'
 
 
 def _build(api: Api) -> dict[str, str]:
@@ -132,6 +136,8 @@ def _build(api: Api) -> dict[str, str]:
                      ForwardLoadBalancers=[{"LoadBalancerId": lb, "ListenerId": http, "LocationId": loc,
                                             "TargetAttributes": [{"Port": 80, "Weight": 10}]}])
     ids["group"] = group["AutoScalingGroupId"]
+    api.call("cam", "AddUser", Name="fields", Remark="fields")
+    ids["policy"] = str(api.call("cam", "CreatePolicy", PolicyName="fields", PolicyDocument=_DOCUMENT)["PolicyId"])
     api.wait(lambda: api.call("as", "DescribeAutoScalingInstances",
                               Filters=[{"Name": "auto-scaling-group-id", "Values": [ids["group"]]}])["TotalCount"] == 1,
              timeout=60)
@@ -189,6 +195,8 @@ def _calls(w: World, service: str, action: str) -> list[dict[str, Any]]:
         ("tag", "GetTagValues"): [{"TagKeys": ["team"]}],
         ("tat", "DescribeInvocationTasks"): [{"HideOutput": False}],
         ("tat", "DescribeAutomationAgentStatus"): [{"InstanceIds": instance_ids}],
+        ("cam", "GetUser"): [{"Name": "fields"}],
+        ("cam", "GetPolicy"): [{"PolicyId": 1}, {"PolicyId": int(i["policy"])}],
     }
     return recipes.get((service, action), [{}])
 

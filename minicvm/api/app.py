@@ -12,10 +12,11 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from minicvm import accounts, ids
+from minicvm import accounts, ids, principals
 from minicvm.accounts import Account
 from minicvm.api import params, signing
 from minicvm.errors import ApiError
+from minicvm.principals import Principal
 from minicvm.services.context import Platform
 from minicvm.services.dispatch import ListingCache, check_region, find_action, invoke
 from minicvm.services.registry import find_service
@@ -30,21 +31,33 @@ def error_payload(error: ApiError, request_id: str) -> dict[str, Any]:
     return {"Error": {"Code": error.code, "Message": error.message}, "RequestId": request_id}
 
 
+def _client_ip(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
 class ApiEndpoint:
     def __init__(self, cloud: Platform) -> None:
         self.cloud = cloud
         self._accounts: dict[str, Account] = {}
         self.listings = ListingCache()
 
-    def _account(self, secret_id: str) -> Account:
+    def _caller(self, secret_id: str) -> tuple[Account, Principal | None, str]:
+        """The account, the principal (None for the account's own root key) and the key to verify with. Root
+        keys are remembered; CAM keys are read every time, so that disabling or deleting one takes effect on
+        the next request."""
         account = self._accounts.get(secret_id)
-        if account is None:
-            account = accounts.by_secret_id(self.cloud.store, secret_id)
-            if account is None:
-                raise ApiError("AuthFailure.SecretIdNotFound",
-                               "The SecretId is not found, please ensure that your SecretId is correct.")
+        if account is not None:
+            return account, None, account.secret_key
+        account = accounts.by_secret_id(self.cloud.store, secret_id)
+        if account is not None:
             self._accounts[secret_id] = account
-        return account
+            return account, None, account.secret_key
+        holder = principals.by_access_key(self.cloud.store, secret_id)
+        if holder is None or not holder.active:
+            raise ApiError("AuthFailure.SecretIdNotFound",
+                           "The SecretId is not found or is disabled, please ensure that your SecretId is correct.")
+        return holder.account, holder.principal, holder.secret_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A bare ASGI app: the server hands it every request for `/` directly, without a router or
@@ -89,13 +102,13 @@ class ApiEndpoint:
             headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
         body = await self._read_body(headers, receive) if method == "POST" else b""
         credential = signing.parse_authorization(headers.get("authorization"))
-        account = self._account(credential.secret_id)
+        account, principal, secret_key = self._caller(credential.secret_id)
         timestamp = headers.get("x-tc-timestamp")
         signing.check_timestamp(timestamp, time.time(), self.cloud.settings.signature_window)
         query = scope.get("query_string", b"").decode("latin-1")
         signing.verify(
             credential,
-            account.secret_key,
+            secret_key,
             method=method,
             query=query if method == "GET" else "",
             headers={name: headers.get(name, "") for name in (*credential.signed_headers, "x-tc-content-sha256")},
@@ -121,4 +134,4 @@ class ApiEndpoint:
             data = params.unflatten_query(parse_qsl(query, keep_blank_values=True))
         return await invoke(self.cloud, account, region, request_id, service.name, action_name, data,
                             strict=method == "POST", language=headers.get("x-tc-language", "en-US"),
-                            cache=self.listings)
+                            cache=self.listings, principal=principal, source_ip=_client_ip(scope))

@@ -14,6 +14,7 @@ from minicvm.engine.commands import CommandRunner
 from minicvm.engine.launch import GuestAddresses
 from minicvm.engine.runner import Runner
 from minicvm.engine.scaling.reconciler import Reconciler
+from minicvm.principals import Principal
 from minicvm.store.db import Store
 
 
@@ -46,3 +47,8 @@ class Context:
     region: str
     request_id: str
     language: str = "en-US"
+    principal: Principal | None = None  # None: the account's root key
+
+    @property
+    def caller(self) -> Principal:
+        return self.principal or Principal.root(self.account)

@@ -10,6 +10,8 @@ import orjson
 from minicvm.accounts import Account
 from minicvm.domain.catalog import REGIONS
 from minicvm.errors import ApiError
+from minicvm.principals import Principal, PrincipalKind
+from minicvm.services.authorization import authorize
 from minicvm.services.context import Context, Platform
 from minicvm.services.registry import SERVICES, Service
 from minicvm.services.validation import validate
@@ -66,10 +68,15 @@ class ListingCache:
 
 async def invoke(cloud: Platform, account: Account, region: str, request_id: str, service_name: str, action_name: str,
                  data: dict[str, Any], *, strict: bool = True, language: str = "en-US",
-                 cache: ListingCache | None = None) -> dict[str, Any]:
+                 cache: ListingCache | None = None, principal: Principal | None = None,
+                 source_ip: str = "") -> dict[str, Any]:
+    """`principal` None is the account's root key, which owns everything and skips CAM entirely."""
     action = find_action(service_name, action_name)
     check_region(SERVICES[service_name], action_name, region)
     request_model = validate(action.model, data, strict=strict)
+    if principal is not None and principal.kind is not PrincipalKind.ROOT:
+        authorize(cloud.store, account, principal, region, request_id, service_name, action_name, request_model,
+                  source_ip)
     key = generation = None
     if cache is not None and (service_name, action_name) in CACHEABLE:
         generation = cloud.store.generation()
@@ -78,7 +85,7 @@ async def invoke(cloud: Platform, account: Account, region: str, request_id: str
             hit = cache.get(key, generation)
             if hit is not None:
                 return hit
-    result = await action.handler(Context(cloud, account, region, request_id, language), request_model)
+    result = await action.handler(Context(cloud, account, region, request_id, language, principal), request_model)
     if key is not None:
         cache.put(key, generation, result)  # type: ignore[union-attr]
         return dict(result)

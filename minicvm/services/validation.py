@@ -21,6 +21,11 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc if not (isinstance(p, str) and p.startswith("function-")))
 
 
+# Account and sub-user UINs (CAM) are 12-digit numbers, beyond 32 bits; the store keeps them as text, so these
+# parameters may take any unsigned 64-bit value.
+UIN_FIELDS = frozenset({"TargetUin", "AttachUin", "DetachUin"})
+UIN_MAX = 2**64 - 1
+
 # Tencent's parameters nest a few levels at most (Filters.0.Values.1); deeper input is refused before
 # anything recurses over it.
 MAX_DEPTH = 16
@@ -37,7 +42,10 @@ def check_input(data: Any, where: str = "", depth: int = 0) -> None:
     elif isinstance(data, bool):
         return
     elif isinstance(data, int):
-        check_number(where, data)
+        if where.rpartition(".")[2] not in UIN_FIELDS:
+            check_number(where, data)
+        elif not 0 <= data <= UIN_MAX:
+            raise ApiError("InvalidParameterValue", f"The value of parameter `{where}` is not a UIN.")
     elif isinstance(data, dict):
         for key, value in data.items():
             if "\x00" in key:

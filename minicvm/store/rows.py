@@ -35,6 +35,46 @@ class Address(NamedTuple):
     tags: list[dict[str, str]]
 
 
+class CamUser(NamedTuple):
+    seq: int
+    account_id: int
+    uin: str
+    uid: int
+    name: str
+    remark: str
+    console_login: int
+    email: str
+    created_time: datetime
+
+
+class CamAccessKey(NamedTuple):
+    secret_id: str
+    secret_key: str
+    account_id: int
+    user_uin: str
+    active: bool
+    description: str
+    created_time: datetime
+
+
+class CamPolicy(NamedTuple):
+    policy_id: int
+    account_id: int
+    name: str
+    description: str
+    document: str
+    version: int
+    created_time: datetime
+    updated_time: datetime
+
+
+class CamUserPolicy(NamedTuple):
+    user_uin: str
+    policy_id: int
+    account_id: int
+    attached_time: datetime
+
+
 class ClassicLink(NamedTuple):
     instance_id: str
     vpc_id: str
@@ -285,6 +325,10 @@ class Vpc(NamedTuple):
 
 ROW_OF: dict[sa.Table, type[Any]] = {
     tables.addresses: Address,
+    tables.cam_access_keys: CamAccessKey,
+    tables.cam_policies: CamPolicy,
+    tables.cam_user_policies: CamUserPolicy,
+    tables.cam_users: CamUser,
     tables.classic_links: ClassicLink,
     tables.client_tokens: ClientToken,
     tables.disks: Disk,

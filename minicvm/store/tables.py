@@ -407,3 +407,55 @@ tat_tasks = sa.Table(
     sa.Column("exec_start_time", UtcDateTime),
     sa.Column("exec_end_time", UtcDateTime),
 )
+
+# CAM: an account's sub-users, the API keys of its sub-users, its custom policies and what is attached to whom.
+cam_users = sa.Table(
+    "cam_users",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("uin", sa.String(32), nullable=False, unique=True),
+    sa.Column("uid", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("remark", sa.Text, nullable=False, default=""),
+    sa.Column("console_login", sa.Integer, nullable=False, default=0),
+    sa.Column("email", sa.String(128), nullable=False, default=""),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "name", name="uq_cam_users_account_name"),
+)
+
+cam_access_keys = sa.Table(
+    "cam_access_keys",
+    metadata,
+    sa.Column("secret_id", sa.String(64), primary_key=True),
+    sa.Column("secret_key", sa.String(64), nullable=False),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("user_uin", sa.String(32), nullable=False, index=True),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+)
+
+cam_policies = sa.Table(
+    "cam_policies",
+    metadata,
+    sa.Column("policy_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("document", sa.Text, nullable=False),
+    # Bumped by every change of the document: compiled policies are cached per (policy_id, version).
+    sa.Column("version", sa.Integer, nullable=False, default=1),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.Column("updated_time", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "name", name="uq_cam_policies_account_name"),
+)
+
+cam_user_policies = sa.Table(
+    "cam_user_policies",
+    metadata,
+    sa.Column("user_uin", sa.String(32), primary_key=True),
+    sa.Column("policy_id", sa.BigInteger, primary_key=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("attached_time", UtcDateTime, nullable=False),
+)

@@ -17,4 +17,4 @@ def caller_identity(principal: Principal) -> dict[str, Any]:
 
 @STS.action("GetCallerIdentity", m.GetCallerIdentity)
 async def get_caller_identity(ctx: Context, req: m.GetCallerIdentity) -> dict[str, Any]:
-    return caller_identity(Principal.root(ctx.account))
+    return caller_identity(ctx.caller)

@@ -1,0 +1,197 @@
+"""CAM state: an account's sub-users, their access keys, its custom policies and which user has which policy
+attached. Every query is scoped by the account, so one account never sees another's."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+import sqlalchemy as sa
+
+from minicvm.errors import ApiError
+from minicvm.services.context import Context
+from minicvm.store.rows import CamAccessKey, CamPolicy, CamUser, fetch, fetch_first
+from minicvm.store.tables import cam_access_keys, cam_policies, cam_user_policies, cam_users
+from minicvm.timefmt import now
+
+MAX_KEYS = 2  # per user (and per root account), as Tencent allows
+FIRST_SUB_UIN = 100030000000
+FIRST_UID = 10000000
+FIRST_POLICY_ID = 200000000
+_ALNUM = string.ascii_letters + string.digits
+
+
+def _random(n: int) -> str:
+    return "".join(secrets.choice(_ALNUM) for _ in range(n))
+
+
+def user_not_found(what: str) -> ApiError:
+    return ApiError("ResourceNotFound.UserNotExist", f"The sub-user {what} does not exist.")
+
+
+class CamBackend:
+    def __init__(self, ctx: Context) -> None:
+        self.store = ctx.cloud.store
+        self.account = ctx.account
+
+    # ---- users ----
+
+    def add_user(self, name: str, remark: str, console_login: int, email: str) -> CamUser:
+        with self.store.write() as conn:
+            if conn.execute(sa.select(cam_users.c.seq).where(cam_users.c.account_id == self.account.id,
+                                                             cam_users.c.name == name)).first():
+                raise ApiError("InvalidParameter.SubUserNameInUse", f"A sub-user named {name!r} already exists.")
+            top = conn.execute(sa.select(sa.func.max(cam_users.c.uid))).scalar() or FIRST_UID
+            uid = top + 1
+            conn.execute(cam_users.insert().values(
+                account_id=self.account.id, uin=str(FIRST_SUB_UIN + uid - FIRST_UID), uid=uid, name=name,
+                remark=remark, console_login=console_login, email=email, created_time=now()))
+            found = fetch_first(conn, CamUser, sa.select(cam_users).where(cam_users.c.uid == uid))
+        assert found is not None
+        return found
+
+    def user(self, name: str) -> CamUser:
+        with self.store.read() as conn:
+            found = fetch_first(conn, CamUser, sa.select(cam_users).where(
+                cam_users.c.account_id == self.account.id, cam_users.c.name == name))
+        if found is None:
+            raise user_not_found(repr(name))
+        return found
+
+    def user_by_uin(self, uin: str) -> CamUser | None:
+        with self.store.read() as conn:
+            return fetch_first(conn, CamUser, sa.select(cam_users).where(
+                cam_users.c.account_id == self.account.id, cam_users.c.uin == uin))
+
+    def users(self) -> list[CamUser]:
+        with self.store.read() as conn:
+            return fetch(conn, CamUser, sa.select(cam_users).where(cam_users.c.account_id == self.account.id)
+                         .order_by(cam_users.c.seq))
+
+    def delete_user(self, name: str, force: bool) -> None:
+        user = self.user(name)
+        with self.store.write() as conn:
+            keys = conn.execute(sa.select(cam_access_keys.c.secret_id)
+                                .where(cam_access_keys.c.user_uin == user.uin)).all()
+            if keys and not force:
+                raise ApiError("OperationDenied.HaveKeys",
+                               f"The sub-user {name!r} still has API keys; delete them first or pass Force=1.")
+            conn.execute(cam_access_keys.delete().where(cam_access_keys.c.user_uin == user.uin))
+            conn.execute(cam_user_policies.delete().where(cam_user_policies.c.user_uin == user.uin))
+            conn.execute(cam_users.delete().where(cam_users.c.seq == user.seq))
+
+    # ---- access keys ----
+
+    def create_key(self, uin: str, description: str) -> CamAccessKey:
+        with self.store.write() as conn:
+            count = conn.execute(sa.select(sa.func.count()).select_from(cam_access_keys)
+                                 .where(cam_access_keys.c.user_uin == uin)).scalar() or 0
+            if count >= MAX_KEYS:
+                raise ApiError("OperationDenied.AccessKeyOverLimit", f"A user can have at most {MAX_KEYS} API keys.")
+            secret_id = "AKID" + _random(32)
+            conn.execute(cam_access_keys.insert().values(
+                secret_id=secret_id, secret_key=_random(32), account_id=self.account.id, user_uin=uin, active=True,
+                description=description, created_time=now()))
+            found = fetch_first(conn, CamAccessKey,
+                                sa.select(cam_access_keys).where(cam_access_keys.c.secret_id == secret_id))
+        assert found is not None
+        return found
+
+    def keys(self, uin: str) -> list[CamAccessKey]:
+        with self.store.read() as conn:
+            return fetch(conn, CamAccessKey, sa.select(cam_access_keys).where(
+                cam_access_keys.c.account_id == self.account.id, cam_access_keys.c.user_uin == uin)
+                .order_by(cam_access_keys.c.created_time))
+
+    def _key_where(self, secret_id: str, uin: str) -> tuple[sa.ColumnElement[bool], ...]:
+        return (cam_access_keys.c.secret_id == secret_id, cam_access_keys.c.account_id == self.account.id,
+                cam_access_keys.c.user_uin == uin)
+
+    def set_key_active(self, secret_id: str, uin: str, active: bool) -> None:
+        with self.store.write() as conn:
+            done = conn.execute(cam_access_keys.update().where(*self._key_where(secret_id, uin)).values(active=active))
+        if done.rowcount != 1:
+            raise ApiError("ResourceNotFound.SecretNotExist", f"The API key {secret_id} does not exist for {uin}.")
+
+    def delete_key(self, secret_id: str, uin: str) -> None:
+        with self.store.write() as conn:
+            done = conn.execute(cam_access_keys.delete().where(*self._key_where(secret_id, uin)))
+        if done.rowcount != 1:
+            raise ApiError("ResourceNotFound.SecretNotExist", f"The API key {secret_id} does not exist for {uin}.")
+
+    # ---- policies ----
+
+    def create_policy(self, name: str, document: str, description: str) -> int:
+        with self.store.write() as conn:
+            if conn.execute(sa.select(cam_policies.c.policy_id).where(cam_policies.c.account_id == self.account.id,
+                                                                      cam_policies.c.name == name)).first():
+                raise ApiError("FailedOperation.PolicyNameInUse", f"A policy named {name!r} already exists.")
+            top = conn.execute(sa.select(sa.func.max(cam_policies.c.policy_id))).scalar() or FIRST_POLICY_ID
+            policy_id = top + 1
+            stamp = now()
+            conn.execute(cam_policies.insert().values(
+                policy_id=policy_id, account_id=self.account.id, name=name, description=description,
+                document=document, version=1, created_time=stamp, updated_time=stamp))
+        return policy_id
+
+    def policy(self, policy_id: int) -> CamPolicy | None:
+        with self.store.read() as conn:
+            return fetch_first(conn, CamPolicy, sa.select(cam_policies).where(
+                cam_policies.c.account_id == self.account.id, cam_policies.c.policy_id == policy_id))
+
+    def policy_by_name(self, name: str) -> CamPolicy | None:
+        with self.store.read() as conn:
+            return fetch_first(conn, CamPolicy, sa.select(cam_policies).where(
+                cam_policies.c.account_id == self.account.id, cam_policies.c.name == name))
+
+    def policies(self) -> list[CamPolicy]:
+        with self.store.read() as conn:
+            return fetch(conn, CamPolicy, sa.select(cam_policies).where(cam_policies.c.account_id == self.account.id)
+                         .order_by(cam_policies.c.policy_id))
+
+    def update_policy(self, policy: CamPolicy, document: str | None, description: str | None) -> None:
+        values: dict[str, object] = {"updated_time": now()}
+        if document is not None:
+            values.update(document=document, version=policy.version + 1)
+        if description is not None:
+            values["description"] = description
+        with self.store.write() as conn:
+            conn.execute(cam_policies.update().where(cam_policies.c.policy_id == policy.policy_id).values(**values))
+
+    def delete_policies(self, policy_ids: list[int]) -> None:
+        with self.store.write() as conn:
+            conn.execute(cam_user_policies.delete().where(cam_user_policies.c.account_id == self.account.id,
+                                                          cam_user_policies.c.policy_id.in_(policy_ids)))
+            conn.execute(cam_policies.delete().where(cam_policies.c.account_id == self.account.id,
+                                                     cam_policies.c.policy_id.in_(policy_ids)))
+
+    def attachment_counts(self) -> dict[int, int]:
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(cam_user_policies.c.policy_id, sa.func.count())
+                                .where(cam_user_policies.c.account_id == self.account.id)
+                                .group_by(cam_user_policies.c.policy_id)).all()
+        return {policy_id: count for policy_id, count in rows}
+
+    # ---- attachments ----
+
+    def attach(self, uin: str, policy_id: int) -> None:
+        with self.store.write() as conn:
+            exists = conn.execute(sa.select(cam_user_policies.c.policy_id).where(
+                cam_user_policies.c.user_uin == uin, cam_user_policies.c.policy_id == policy_id)).first()
+            if exists is None:
+                conn.execute(cam_user_policies.insert().values(user_uin=uin, policy_id=policy_id,
+                                                               account_id=self.account.id, attached_time=now()))
+
+    def detach(self, uin: str, policy_id: int) -> bool:
+        with self.store.write() as conn:
+            done = conn.execute(cam_user_policies.delete().where(
+                cam_user_policies.c.user_uin == uin, cam_user_policies.c.policy_id == policy_id,
+                cam_user_policies.c.account_id == self.account.id))
+        return done.rowcount == 1
+
+    def attached(self, uin: str) -> list[tuple[int, object]]:
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(cam_user_policies.c.policy_id, cam_user_policies.c.attached_time).where(
+                cam_user_policies.c.user_uin == uin, cam_user_policies.c.account_id == self.account.id)
+                .order_by(cam_user_policies.c.attached_time)).all()
+        return [(r.policy_id, r.attached_time) for r in rows]

@@ -1,0 +1,101 @@
+"""CAM 2019-01-16 request models (field names and types as in the official SDK)."""
+
+from __future__ import annotations
+
+from minicvm.services.models import Req
+
+
+class AddUser(Req):
+    Name: str
+    Remark: str | None = None
+    ConsoleLogin: int | None = None
+    UseApi: int | None = None
+    Password: str | None = None
+    NeedResetPassword: int | None = None
+    PhoneNum: str | None = None
+    CountryCode: str | None = None
+    Email: str | None = None
+
+
+class UserName(Req):
+    Name: str
+
+
+class DeleteUser(Req):
+    Name: str
+    Force: int | None = None
+
+
+class ListUsers(Req):
+    pass
+
+
+class CreateAccessKey(Req):
+    TargetUin: int | None = None
+    Description: str | None = None
+
+
+class ListAccessKeys(Req):
+    TargetUin: int | None = None
+
+
+class UpdateAccessKey(Req):
+    AccessKeyId: str
+    Status: str
+    TargetUin: int | None = None
+
+
+class DeleteAccessKey(Req):
+    AccessKeyId: str
+    TargetUin: int | None = None
+
+
+class PolicyTag(Req):
+    Key: str
+    Value: str | None = None
+
+
+class CreatePolicy(Req):
+    PolicyName: str
+    PolicyDocument: str
+    Description: str | None = None
+    Tags: list[PolicyTag] | None = None
+
+
+class GetPolicy(Req):
+    PolicyId: int
+
+
+class ListPolicies(Req):
+    Rp: int | None = None
+    Page: int | None = None
+    Scope: str | None = None
+    Keyword: str | None = None
+
+
+class UpdatePolicy(Req):
+    PolicyId: int | None = None
+    PolicyName: str | None = None
+    Description: str | None = None
+    PolicyDocument: str | None = None
+    Alias: str | None = None
+
+
+class DeletePolicy(Req):
+    PolicyId: list[int]
+
+
+class AttachUserPolicy(Req):
+    PolicyId: int
+    AttachUin: int
+
+
+class DetachUserPolicy(Req):
+    PolicyId: int
+    DetachUin: int
+
+
+class ListAttachedUserPolicies(Req):
+    TargetUin: int
+    Page: int | None = None
+    Rp: int | None = None

@@ -1,0 +1,220 @@
+"""CAM through the official SDK: sub-users and their keys, policies, and the decision every request of a
+sub-user gets (tag conditions, explicit deny, whole-batch refusal, disabled keys, other accounts' ids)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from tencentcloud.cam.v20190116 import cam_client
+from tencentcloud.cam.v20190116 import models as cam_models
+from tencentcloud.sts.v20180813 import models as sts_models
+from tencentcloud.sts.v20180813 import sts_client
+
+from minicvm import services
+from minicvm.services.permissions import DECLARATIONS, Kind
+from minicvm.services.registry import SERVICES
+from tests.support.client import Api, other_account
+
+
+def _document(*statements: dict[str, Any]) -> str:
+    return json.dumps({"version": "2.0", "statement": list(statements)})
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}{time.monotonic_ns() % 10**9}"
+
+
+def _sub_user(api: Api, *documents: str) -> tuple[Api, dict[str, Any]]:
+    """A new sub-user with an API key and the given policies attached; a client signing with its key."""
+    user = api.call("cam", "AddUser", Name=_unique("ops"), UseApi=1)
+    for document in documents:
+        policy_id = api.call("cam", "CreatePolicy", PolicyName=_unique("p"), PolicyDocument=document)["PolicyId"]
+        api.call("cam", "AttachUserPolicy", PolicyId=policy_id, AttachUin=user["Uin"])
+    return Api(api.endpoint, user["SecretId"], user["SecretKey"]), user
+
+
+DEV_ONLY = _document(
+    {"effect": "allow", "action": ["name/cvm:StopInstances", "cvm:StartInstances"], "resource": "*",
+     "condition": {"for_any_value:string_equal": {"qcs:resource_tag": ["env&dev"]}}},
+    {"effect": "allow", "action": "cvm:Describe*", "resource": "*"},
+)
+
+
+def _tagged(api: Api, env: str, count: int = 1) -> list[str]:
+    return api.run(count, TagSpecification=[{"ResourceType": "instance", "Tags": [{"Key": "env", "Value": env}]}])
+
+
+def test_tag_conditioned_policy_stops_dev_and_refuses_prod_whole(api: Api) -> None:
+    sub, _user = _sub_user(api, DEV_ONLY)
+    dev = _tagged(api, "dev", 2)
+    prod = _tagged(api, "prod")[0]
+
+    sub.cvm("StopInstances", InstanceIds=[dev[0]])
+    api.wait_state([dev[0]], "STOPPED")
+
+    refused = sub.error("cvm", "StopInstances", InstanceIds=[prod])
+    assert refused.code == "UnauthorizedOperation"
+    assert "you are not authorized to perform operation (cvm:StopInstances)" in refused.message
+    assert f":instance/{prod}) has no permission" in refused.message
+
+    mixed = sub.error("cvm", "StopInstances", InstanceIds=[dev[1], prod])
+    assert mixed.code == "UnauthorizedOperation" and prod in mixed.message
+    time.sleep(0.3)
+    states = api.instances([dev[1], prod])
+    assert {i["InstanceState"] for i in states.values()} == {"RUNNING"}  # nothing changed, not even dev[1]
+
+    # Root keys are untouched by any of it.
+    api.cvm("StopInstances", InstanceIds=[prod])
+    api.wait_state([prod], "STOPPED")
+
+
+def test_deny_beats_allow(api: Api) -> None:
+    target = _tagged(api, "dev")[0]
+    deny = _document({"effect": "deny", "action": "cvm:StopInstances",
+                      "resource": f"qcs::cvm:ap-guangzhou::instance/{target}"})
+    sub, _user = _sub_user(api, DEV_ONLY, deny)
+    refused = sub.error("cvm", "StopInstances", InstanceIds=[target])
+    assert refused.code == "UnauthorizedOperation" and target in refused.message
+    assert api.instance(target)["InstanceState"] == "RUNNING"
+
+
+def test_nothing_attached_is_nothing_allowed(api: Api) -> None:
+    sub, _user = _sub_user(api)
+    refused = sub.error("cvm", "DescribeInstances")
+    assert refused.code == "UnauthorizedOperation"
+    assert "(cvm:DescribeInstances)" in refused.message and ":instance/*) has no permission" in refused.message
+    assert sub.error("cam", "ListUsers").code == "AuthFailure.UnauthorizedOperation"
+
+
+def test_preset_policies(api: Api) -> None:
+    presets = api.call("cam", "ListPolicies", Scope="QCS", Rp=200)["List"]
+    by_name = {p["PolicyName"]: p["PolicyId"] for p in presets}
+    assert {"AdministratorAccess", "ReadOnlyAccess", "QcloudCVMFullAccess", "QcloudCVMReadOnlyAccess",
+            "QcloudCLBFullAccess", "QcloudVPCReadOnlyAccess", "QcloudASFullAccess", "QcloudCBSFullAccess",
+            "QcloudTAGFullAccess"} <= set(by_name)
+    user = api.call("cam", "AddUser", Name=_unique("ro"), UseApi=1)
+    api.call("cam", "AttachUserPolicy", PolicyId=by_name["QcloudCVMReadOnlyAccess"], AttachUin=user["Uin"])
+    sub = Api(api.endpoint, user["SecretId"], user["SecretKey"])
+    sub.cvm("DescribeInstances")
+    running = api.run(1)[0]
+    assert sub.error("cvm", "StopInstances", InstanceIds=[running]).code == "UnauthorizedOperation"
+    attached = api.call("cam", "ListAttachedUserPolicies", TargetUin=user["Uin"])["List"]
+    assert [(p["PolicyName"], p["PolicyType"]) for p in attached] == [("QcloudCVMReadOnlyAccess", "QCS")]
+
+
+def test_disabled_key_is_refused_and_deleted_key_gone(api: Api) -> None:
+    sub, user = _sub_user(api, DEV_ONLY)
+    sub.cvm("DescribeInstances")
+    api.call("cam", "UpdateAccessKey", AccessKeyId=user["SecretId"], Status="Inactive", TargetUin=user["Uin"])
+    assert sub.error("cvm", "DescribeInstances").code == "AuthFailure.SecretIdNotFound"
+    keys = api.call("cam", "ListAccessKeys", TargetUin=user["Uin"])["AccessKeys"]
+    assert [(k["AccessKeyId"], k["Status"]) for k in keys] == [(user["SecretId"], "Inactive")]
+    api.call("cam", "UpdateAccessKey", AccessKeyId=user["SecretId"], Status="Active", TargetUin=user["Uin"])
+    sub.cvm("DescribeInstances")
+    assert api.error("cam", "DeleteUser", Name=user["Name"]).code == "OperationDenied.HaveKeys"
+    api.call("cam", "DeleteAccessKey", AccessKeyId=user["SecretId"], TargetUin=user["Uin"])
+    assert sub.error("cvm", "DescribeInstances").code == "AuthFailure.SecretIdNotFound"
+    api.call("cam", "DeleteUser", Name=user["Name"])
+    assert api.error("cam", "GetUser", Name=user["Name"]).code == "ResourceNotFound.UserNotExist"
+
+
+def test_other_accounts_ids_stay_not_found(server, api: Api) -> None:
+    theirs = other_account(server).run(1)[0]
+    sub, _user = _sub_user(api, _document({"effect": "allow", "action": "*", "resource": "*"}))
+    as_root = api.error("cvm", "StopInstances", InstanceIds=[theirs]).code
+    assert "NotFound" in as_root
+    assert sub.error("cvm", "StopInstances", InstanceIds=[theirs]).code == as_root
+    dev_only, _ = _sub_user(api, DEV_ONLY)
+    assert dev_only.error("cvm", "StopInstances", InstanceIds=[theirs]).code == as_root
+
+
+def test_caller_identity_of_a_sub_user(api: Api) -> None:
+    sub, user = _sub_user(api)
+    owner = api.call("sts", "GetCallerIdentity")["AccountId"]
+    who = sts_client.StsClient(sub.cred, "", sub.profile).GetCallerIdentity(sts_models.GetCallerIdentityRequest())
+    assert (who.Type, who.AccountId, who.UserId, who.PrincipalId) == ("CAMUser", owner, str(user["Uin"]),
+                                                                      str(user["Uin"]))
+    assert who.Arn == f"qcs::cam::uin/{owner}:uin/{user['Uin']}"
+
+
+def test_typed_cam_client(api: Api) -> None:
+    client = cam_client.CamClient(api.cred, "", api.profile)
+    add = cam_models.AddUserRequest()
+    add.Name = _unique("typed")
+    added = client.AddUser(add)
+    assert added.Uin > 0 and added.SecretId == ""
+    get = cam_models.GetUserRequest()
+    get.Name = add.Name
+    assert client.GetUser(get).Uid == added.Uid
+    assert add.Name in [u.Name for u in client.ListUsers(cam_models.ListUsersRequest()).Data]
+    create = cam_models.CreatePolicyRequest()
+    create.PolicyName, create.PolicyDocument = _unique("typed"), DEV_ONLY
+    policy_id = client.CreatePolicy(create).PolicyId
+    get_policy = cam_models.GetPolicyRequest()
+    get_policy.PolicyId = policy_id
+    got = client.GetPolicy(get_policy)
+    assert (got.PolicyName, got.Type, json.loads(got.PolicyDocument)) == (create.PolicyName, 1, json.loads(DEV_ONLY))
+    key = cam_models.CreateAccessKeyRequest()
+    key.TargetUin = added.Uin
+    made = client.CreateAccessKey(key).AccessKey
+    assert made.AccessKeyId.startswith("AKID") and made.SecretAccessKey and made.Status == "Active"
+
+
+@pytest.mark.parametrize(("document", "code"), [
+    ("not json", "InvalidParameter.PolicyDocumentError"),
+    ('{"version":"1.0","statement":[{"effect":"allow","action":"*","resource":"*"}]}', "InvalidParameter.VersionError"),
+    ('{"version":"2.0","statement":[]}', "InvalidParameter.StatementError"),
+    ('{"version":"2.0","statement":[{"effect":"permit","action":"*","resource":"*"}]}', "InvalidParameter.EffectError"),
+    ('{"version":"2.0","statement":[{"effect":"allow","resource":"*"}]}', "InvalidParameter.ActionMiss"),
+    ('{"version":"2.0","statement":[{"effect":"allow","action":"nosuch:Thing","resource":"*"}]}',
+     "InvalidParameter.ActionServiceNotExist"),
+    ('{"version":"2.0","statement":[{"effect":"allow","action":"cvm:StopInstance","resource":"*"}]}',
+     "InvalidParameter.ActionNotExist"),
+    ('{"version":"2.0","statement":[{"effect":"allow","action":"*","resource":"qcs:cvm"}]}',
+     "InvalidParameter.ResourceError"),
+    ('{"version":"2.0","statement":[{"effect":"allow","action":"*","resource":"qcs::cvm::uin/x:instance/*"}]}',
+     "InvalidParameter.ResourceUinError"),
+    ('{"version":"2.0","statement":[{"effect":"allow","action":"*","resource":"*",'
+     '"condition":{"string_sorta":{"qcs:ip":"1.2.3.4"}}}]}', "InvalidParameter.ConditionTypeError"),
+    ('{"version":"2.0","statement":[{"effect":"allow","action":"*","resource":"*",'
+     '"condition":{"ip_equal":{"qcs:ip":"not-an-ip"}}}]}', "InvalidParameter.ConditionContentError"),
+    ('{"version":"2.0","statement":[{"Effect":"allow","action":"*","resource":"*"}]}',
+     "InvalidParameter.StatementError"),
+])
+def test_malformed_policy_is_refused(api: Api, document: str, code: str) -> None:
+    name = _unique("bad")
+    assert api.error("cam", "CreatePolicy", PolicyName=name, PolicyDocument=document).code == code
+    assert name not in [p["PolicyName"] for p in api.call("cam", "ListPolicies", Scope="Local", Rp=200)["List"]]
+
+
+def _model_has(model: Any, path: list[str]) -> bool:
+    field = model.model_fields.get(path[0])
+    if field is None:
+        return False
+    if len(path) == 1:
+        return True
+    annotation = field.annotation
+    for arg in getattr(annotation, "__args__", ()) or (annotation,):
+        inner = getattr(arg, "__args__", (arg,))[0] if getattr(arg, "__origin__", None) is list else arg
+        if hasattr(inner, "model_fields") and _model_has(inner, path[1:]):
+            return True
+    return False
+
+
+def test_every_registered_action_declares_what_it_touches() -> None:
+    services.load()
+    registered = {(svc.name, name): action for svc in SERVICES.values() for name, action in svc.actions.items()}
+    undeclared = sorted(set(registered) - set(DECLARATIONS))
+    assert not undeclared, f"actions without a CAM declaration in services/permissions.py: {undeclared}"
+    assert not set(DECLARATIONS) - set(registered), "declarations for actions that are not registered"
+    for key, declaration in DECLARATIONS.items():
+        model = registered[key].model
+        for touch in declaration.touches:
+            assert touch.kind is Kind.NAMED or touch.kind.prefix
+            for field in touch.fields:
+                assert _model_has(model, field.split(".")), f"{key}: {field} is no field of {model.__name__}"
+        for field in declaration.request_tags:
+            assert _model_has(model, field.split(".")), f"{key}: {field} is no field of {model.__name__}"
