@@ -13,6 +13,7 @@ from minicvm.drivers.base import Driver
 from minicvm.engine.clb_controller import ClbController, ClbSettings
 from minicvm.engine.commands import CommandRunner
 from minicvm.engine.events import Bus
+from minicvm.engine.firewall import Firewall
 from minicvm.engine.launch import GuestAddresses
 from minicvm.engine.runner import Runner, RunnerSettings
 from minicvm.engine.scaling.reconciler import Reconciler
@@ -45,6 +46,7 @@ class Cloud:
     guests: GuestAddresses = field(init=False)
     runner: Runner = field(init=False)
     clb: ClbController = field(init=False)
+    firewall: Firewall = field(init=False)
     scaler: Reconciler = field(init=False)
     commands: CommandRunner = field(init=False)
     _watch: asyncio.Task[None] | None = field(init=False, default=None)
@@ -57,6 +59,8 @@ class Cloud:
             data_dir=settings.data_dir, soft_stop_timeout=settings.soft_stop_timeout,
             hard_stop_seconds=settings.hard_stop_seconds, async_op_seconds=settings.async_op_seconds))
         self.driver.subscribe(self.runner.on_guest_event)
+        self.firewall = Firewall(self.store, self.driver)
+        self.runner.before_boot.append(self.firewall.before_boot)
         self.clb = ClbController(self.store, self.bus, ClbSettings(time_scale=settings.clb_time_scale,
                                                                    drain_seconds=settings.drain_seconds))
         # Planned power-offs drain the instance's load balancers first.
@@ -78,6 +82,7 @@ class Cloud:
         self.bus.publish({"type": "closing"})
 
     async def start(self) -> None:
+        self.firewall.sync_all()
         await self.runner.recover()
         self.commands.recover()
         await self.clb.sync()

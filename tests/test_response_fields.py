@@ -106,6 +106,12 @@ def _build(api: Api) -> dict[str, str]:
     ids["eip_task"] = api.call("vpc", "AssociateAddress", AddressId=eips[0], InstanceId=ids["basic"])["TaskId"]
     ids["eip"] = eips[0]
 
+    rule = {"Protocol": "TCP", "Port": "80", "CidrBlock": "10.0.0.0/8", "Action": "ACCEPT"}
+    ids["sg"] = api.call("vpc", "CreateSecurityGroupWithPolicies", GroupName="fields", GroupDescription="fields",
+                         SecurityGroupPolicySet={"Ingress": [rule], "Egress": [rule]},
+                         Tags=[{"Key": "team", "Value": "core"}])["SecurityGroup"]["SecurityGroupId"]
+    api.cvm("AssociateSecurityGroups", SecurityGroupIds=[ids["sg"]], InstanceIds=[running])
+
     created = api.call("vpc", "CreateVpc", VpcName="fields", CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
     api.call("vpc", "CreateSubnet", VpcId=created, SubnetName="fields", CidrBlock="10.8.1.0/24", Zone=ZONE)
     api.call("vpc", "AttachClassicLinkVpc", VpcId=created, InstanceIds=[ids["basic"]])
@@ -184,6 +190,8 @@ def _calls(w: World, service: str, action: str) -> list[dict[str, Any]]:
         ("cvm", "DescribeZoneInstanceConfigInfos"): [{"Filters": [{"Name": "zone", "Values": [ZONE]}]}],
         ("vpc", "DescribeTaskResult"): [{"TaskId": int(i["eip_task"])}],
         ("vpc", "DescribeAddresses"): [{}],
+        ("vpc", "DescribeSecurityGroupPolicies"): [{"SecurityGroupId": i["sg"]}],
+        ("vpc", "DescribeSecurityGroupAssociationStatistics"): [{"SecurityGroupIds": [i["sg"]]}],
         ("clb", "DescribeListeners"): [{"LoadBalancerId": lb}],
         ("clb", "DescribeTargets"): [{"LoadBalancerId": lb}],
         ("clb", "DescribeTargetHealth"): [{"LoadBalancerIds": [lb]}],

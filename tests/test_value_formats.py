@@ -71,7 +71,8 @@ def test_stop_charging_drops_the_bandwidth_charge_type(api: Api) -> None:
 
 def test_modify_attributes_names_the_attribute_in_latest_operation(api: Api) -> None:
     ids = api.run(1)
-    for attribute, value in (("InstanceName", "renamed"), ("SecurityGroups", ["sg-aaaaaaaa"]),
+    group = api.call("vpc", "CreateSecurityGroup", GroupName="formats", GroupDescription="formats")
+    for attribute, value in (("InstanceName", "renamed"), ("SecurityGroups", [group["SecurityGroup"]["SecurityGroupId"]]),
                              ("DisableApiTermination", False), ("UserData", "aGk=")):
         response = api.cvm("ModifyInstancesAttribute", InstanceIds=ids, **{attribute: value})
         inst = api.instance(ids[0])

@@ -89,6 +89,8 @@ class Action(StrEnum):
     DETACH_DISKS = "DetachDisks"
     ASSOCIATE_ADDRESS = "AssociateAddress"
     DISASSOCIATE_ADDRESS = "DisassociateAddress"
+    ASSOCIATE_SECURITY_GROUPS = "AssociateSecurityGroups"
+    DISASSOCIATE_SECURITY_GROUPS = "DisassociateSecurityGroups"
 
 
 def state_code(state: str) -> str:
@@ -235,6 +237,9 @@ RULES: dict[Action, Rule] = {
     Action.DETACH_DISKS: Rule(_RUNNING_OR_STOPPED, _no_instance_steps, needs="RUNNING or STOPPED"),
     Action.ASSOCIATE_ADDRESS: Rule(_RUNNING_OR_STOPPED, _no_instance_steps, needs="RUNNING or STOPPED"),
     Action.DISASSOCIATE_ADDRESS: Rule(_RUNNING_OR_STOPPED, _no_instance_steps, needs="RUNNING or STOPPED"),
+    # Binding security groups changes what the guest admits, not the guest: running or stopped.
+    Action.ASSOCIATE_SECURITY_GROUPS: Rule(_RUNNING_OR_STOPPED, _no_instance_steps, needs="RUNNING or STOPPED"),
+    Action.DISASSOCIATE_SECURITY_GROUPS: Rule(_RUNNING_OR_STOPPED, _no_instance_steps, needs="RUNNING or STOPPED"),
 }
 
 

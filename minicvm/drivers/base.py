@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from minicvm.domain.firewall import IngressPolicy
 from minicvm.domain.keys import fingerprint
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ class Capabilities:
     guests_survive_restart: bool
     # Disks can be attached to / detached from a running guest.
     hotplug_disks: bool
+    # The guest's services refuse connections its security groups do not accept (set_ingress).
+    filters_ingress: bool = False
 
 
 class GuestEventKind(enum.Enum):
@@ -176,6 +179,13 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     async def detach_disk(self, instance_id: str, disk_id: str) -> None:
         """From now on the guest does not have this disk (same rules as attach_disk)."""
+
+    # ---- security groups ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def set_ingress(self, instance_id: str, policy: IngressPolicy) -> None:
+        """From now on new connections to the guest's services are admitted by `policy` (kept across
+        power cycles; given before the first boot). A driver without `filters_ingress` ignores it."""
 
     # ---- power ----------------------------------------------------------------------------------
 

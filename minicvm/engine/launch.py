@@ -14,6 +14,7 @@ from minicvm import ids
 from minicvm.domain import lifecycle as lc
 from minicvm.domain.steps import Launch
 from minicvm.engine import network
+from minicvm.engine.firewall import ensure_default_group
 from minicvm.engine.operations import insert_operation
 from minicvm.store.tables import disks, instances
 from minicvm.timefmt import now
@@ -76,6 +77,8 @@ def insert_instances(conn: sa.Connection, guests: GuestAddresses, account_id: in
     op_ids: list[str] = []
     ts = now()
     wanted_ips = plan.wanted_ips or [None] * len(plan.names)
+    # An instance always has a group: without one named, the region's default group.
+    groups = plan.security_group_ids or [ensure_default_group(conn, account_id, region)]
     for index, inst_name in enumerate(plan.names):
         instance_id = ids.new_id("ins")
         private_ip = network.allocate_private_ip(conn, plan.subnet_id, wanted_ips[index])
@@ -90,7 +93,7 @@ def insert_instances(conn: sa.Connection, guests: GuestAddresses, account_id: in
             latest_operation_state=lc.OPERATING, latest_operation_request_id=request_id, user_data=plan.user_data,
             key_ids=plan.key_ids, password_hash=plan.password_hash,
             password_changed_at=ts if plan.password_hash else None, login_user=plan.image.login_user,
-            security_group_ids=plan.security_group_ids, tags=plan.tags,
+            security_group_ids=groups, tags=plan.tags,
             disable_api_termination=plan.disable_api_termination, guest_host="", guest_port=0, created_time=ts,
         ))
         assert result.inserted_primary_key is not None

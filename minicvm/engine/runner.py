@@ -42,6 +42,7 @@ from minicvm.timefmt import now
 log = logging.getLogger(__name__)
 
 PowerOffHook = Callable[[Any, str], Awaitable[None]]
+BootHook = Callable[[Any], Awaitable[None]]
 # Power changes arrive as driver events at once; this is only how often the driver's safety net looks.
 SAFETY_NET_SECONDS = 5.0
 
@@ -72,6 +73,8 @@ class Runner:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         # Called before minicvm powers a guest off on purpose (the CLB drains here).
         self.before_power_off: list[PowerOffHook] = []
+        # Called with the instance's row before its guest boots (its security groups are compiled here).
+        self.before_boot: list[BootHook] = []
 
     def submit(self, op_ids: list[str]) -> None:
         for op_id in op_ids:
@@ -302,6 +305,8 @@ class Runner:
             # Only instances that want a plain public IP need the write (a new one after STOP_CHARGING).
             with self.store.write() as conn:
                 network.assign_wan_ip(conn, instance_id)
+        for hook in self.before_boot:
+            await hook(inst)
         try:
             await self.driver.start(spec)
         except GuestError as exc:

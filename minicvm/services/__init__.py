@@ -13,9 +13,11 @@ def load() -> None:
         instances,
         keypairs,
         launch,
+        security_groups,
         stopped_changes,
     )
     from minicvm.services.sts import identity  # noqa: F401
     from minicvm.services.tag import actions  # noqa: F401
     from minicvm.services.tat import handlers as tat_handlers  # noqa: F401
     from minicvm.services.vpc import handlers as vpc_handlers  # noqa: F401
+    from minicvm.services.vpc import sg_handlers  # noqa: F401

@@ -11,6 +11,7 @@ from minicvm.config import Settings
 from minicvm.drivers.base import Driver
 from minicvm.engine.clb_controller import ClbController
 from minicvm.engine.commands import CommandRunner
+from minicvm.engine.firewall import Firewall
 from minicvm.engine.launch import GuestAddresses
 from minicvm.engine.runner import Runner
 from minicvm.engine.scaling.reconciler import Reconciler
@@ -38,6 +39,8 @@ class Platform(Protocol):
     def scaler(self) -> Reconciler: ...
     @property
     def commands(self) -> CommandRunner: ...
+    @property
+    def firewall(self) -> Firewall: ...
 
 
 @dataclass(frozen=True)

@@ -323,6 +323,23 @@ class Vpc(NamedTuple):
     created_time: datetime
 
 
+class SecurityGroup(NamedTuple):
+    seq: int
+    id: str
+    account_id: int
+    region: str
+    project_id: int
+    name: str
+    description: str
+    is_default: bool
+    version: int
+    ingress: list[dict[str, Any]]
+    egress: list[dict[str, Any]]
+    tags: list[dict[str, str]]
+    created_time: datetime
+    updated_time: datetime
+
+
 ROW_OF: dict[sa.Table, type[Any]] = {
     tables.addresses: Address,
     tables.cam_access_keys: CamAccessKey,
@@ -344,6 +361,7 @@ ROW_OF: dict[sa.Table, type[Any]] = {
     tables.operations: Operation,
     tables.scaling_activities: ScalingActivity,
     tables.scaling_groups: ScalingGroup,
+    tables.security_groups: SecurityGroup,
     tables.subnets: Subnet,
     tables.vpcs: Vpc,
 }

@@ -459,3 +459,26 @@ cam_user_policies = sa.Table(
     sa.Column("account_id", sa.Integer, nullable=False, index=True),
     sa.Column("attached_time", UtcDateTime, nullable=False),
 )
+
+# Security groups. A group's rules are two ordered lists (PolicyIndex is the position), kept in the row
+# with the version that every rule change bumps; instances name their groups, in binding order, in
+# instances.security_group_ids.
+security_groups = sa.Table(
+    "security_groups",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False, unique=True),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("project_id", sa.Integer, nullable=False, default=0),
+    sa.Column("name", sa.String(60), nullable=False),
+    sa.Column("description", sa.String(100), nullable=False),
+    sa.Column("is_default", sa.Boolean, nullable=False, default=False),
+    sa.Column("version", sa.Integer, nullable=False, default=0),
+    sa.Column("ingress", sa.JSON, nullable=False),  # [{Protocol, Port, CidrBlock | SecurityGroupId | ..., Action, ...}]
+    sa.Column("egress", sa.JSON, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.Column("updated_time", UtcDateTime, nullable=False),
+    sa.Index("ix_security_groups_account_region", "account_id", "region", "seq"),
+)

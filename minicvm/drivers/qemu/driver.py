@@ -17,6 +17,7 @@ import shutil
 import time
 from pathlib import Path
 
+from minicvm.domain.firewall import IngressPolicy
 from minicvm.drivers import userdata
 from minicvm.drivers.base import (
     Capabilities,
@@ -358,6 +359,9 @@ class QemuDriver(Driver):
         if status in DEAD_STATUSES:
             vm.off_reason = vm.off_reason or f"QEMU stopped the VM ({status}); it was powered off"
             await self._hard_stop(vm, vm.off_reason)
+
+    def set_ingress(self, instance_id: str, policy: IngressPolicy) -> None:
+        """Not enforced yet (filters_ingress is False): the guest's forwarded ports are plain host sockets."""
 
     async def sweep(self) -> None:
         """The safety net (a /proc read per VM): VMs that went off without an event, and VMs whose

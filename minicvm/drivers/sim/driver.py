@@ -9,6 +9,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from minicvm.domain.firewall import OPEN_POLICY, IngressPolicy, Protocol
 from minicvm.drivers.base import (
     AgentGone,
     Capabilities,
@@ -28,7 +29,7 @@ from minicvm.drivers.sim.guest import Guest
 
 class SimDriver(Driver):
     name = "sim"
-    capabilities = Capabilities(guests_survive_restart=False, hotplug_disks=True)
+    capabilities = Capabilities(guests_survive_restart=False, hotplug_disks=True, filters_ingress=True)
 
     def __init__(self, data_dir: Path, boot_seconds: float, shutdown_seconds: float,
                  bytes_per_gib: int = 1 << 30, ssh_port: int = 0) -> None:
@@ -45,6 +46,14 @@ class SimDriver(Driver):
         # during the boot is not in the guest, a disk attached during it is.
         self._boot_disks: dict[str, dict[str, DiskSpec]] = {}
         self._boot_done: dict[str, asyncio.Event] = {}
+        # Each instance's security groups, compiled; its guest asks at every new connection.
+        self.ingress: dict[str, IngressPolicy] = {}
+
+    def set_ingress(self, instance_id: str, policy: IngressPolicy) -> None:
+        self.ingress[instance_id] = policy
+
+    def _admits(self, instance_id: str, peer: str, protocol: Protocol, port: int) -> bool:
+        return self.ingress.get(instance_id, OPEN_POLICY).admits(peer, protocol, port)
 
     def disk_path(self, disk_id: str) -> Path:
         return self.disks_dir / disk_id
@@ -81,7 +90,8 @@ class SimDriver(Driver):
                 await asyncio.sleep(self.boot_seconds)
             booted = replace(spec, disks=tuple(disks.values()))
             guest = Guest(booted, {d: self._make_disk(d) for d in disks}, self.bytes_per_gib, on_off=self._guest_off,
-                          ssh_port=self.ssh_port)
+                          ssh_port=self.ssh_port,
+                          admit=lambda peer, protocol, port: self._admits(instance_id, peer, protocol, port))
             try:
                 await guest.listen()
             except OSError as exc:
@@ -174,6 +184,7 @@ class SimDriver(Driver):
 
     async def destroy(self, instance_id: str) -> None:
         guest = self.guests.pop(instance_id, None)
+        self.ingress.pop(instance_id, None)
         if guest is not None:
             guest.power_off("the instance was destroyed")
         # Tearing down takes a moment on a real host too; it keeps TERMINATING observable.

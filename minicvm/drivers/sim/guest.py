@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import stat
+import struct
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 
+from minicvm.domain.firewall import Protocol
 from minicvm.drivers.base import DiskSpec, GuestSpec
 from minicvm.drivers.sim import keys, shell
 from minicvm.drivers.userdata import ignores_power_button
@@ -26,6 +28,11 @@ if TYPE_CHECKING:
     from minicvm.drivers.sim import ssh
 
 MAX_BODY = 16 << 20
+# The guest's HTTP service is its web server: security group rules see it as TCP 80 whatever port it is on.
+HTTP_SERVICE_PORT = 80
+
+# (peer address, protocol, service port) → whether the instance's security groups accept a new connection.
+Admit = Callable[[str, Protocol, int], bool]
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -144,10 +151,12 @@ def read_guest_config(system_disk_root: Path) -> dict[str, Any]:
 
 class Guest:
     def __init__(self, spec: GuestSpec, disk_roots: dict[str, Path], bytes_per_gib: int,
-                 on_off: Callable[[str, str], None] | None = None, ssh_port: int = 0) -> None:
+                 on_off: Callable[[str, str], None] | None = None, ssh_port: int = 0,
+                 admit: Admit | None = None) -> None:
         self.spec = spec
         self.ssh_port = ssh_port
         self.on_off = on_off
+        self.admit = admit
         self.bytes_per_gib = bytes_per_gib
         self.disks = {d.disk_id: GuestDisk(disk_roots[d.disk_id], d.size_gib * bytes_per_gib) for d in spec.disks}
         self.system_root = disk_roots[spec.system_disk.disk_id]
@@ -258,6 +267,22 @@ class Guest:
         except BaseException:
             self.server.close()
             raise
+
+    def refuses(self, transport: asyncio.Transport, protocol: Protocol, port: int) -> bool:
+        """The accept-time filter every listener of the guest calls on a new connection: when the
+        security groups do not accept its source, the connection is reset (no answer of any kind) and
+        True is returned."""
+        if self.admit is None:
+            return False
+        peer = transport.get_extra_info("peername")
+        if peer is not None and self.admit(peer[0], protocol, port):
+            return False
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Linger 0: closing sends a reset, as a dropped SYN's retry would eventually end in.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+        return True
 
     def power_off(self, reason: str = "the power was cut") -> None:
         """Pull the plug: the listener and every open connection go at once, memory is lost. The
@@ -388,6 +413,8 @@ class _GuestProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.guest.refuses(transport, Protocol.TCP, HTTP_SERVICE_PORT):  # type: ignore[arg-type]
+            return
         self.transport = transport  # type: ignore[assignment]
         self.live.setdefault(id(self.guest), set()).add(self)
 

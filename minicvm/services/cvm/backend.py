@@ -24,6 +24,7 @@ from minicvm.errors import ApiError
 from minicvm.services import client_tokens, common, listing, quotas
 from minicvm.services.context import Context
 from minicvm.services.owned import Owned, Scope
+from minicvm.services.vpc.security_groups import GROUPS_PER_INSTANCE, check_groups_exist
 from minicvm.store import statements
 from minicvm.store.rows import Disk, Instance, KeyPair, Subnet, Vpc, fetch
 from minicvm.store.statements import InstanceStatus
@@ -194,6 +195,8 @@ class InstanceBackend:
                     return list(earlier["InstanceIdSet"])
                 if plan.key_ids:
                     LAUNCH_KEY_PAIRS.many(conn, self.scope, plan.key_ids)
+                if plan.security_group_ids:
+                    check_groups_exist(conn, self.scope, plan.security_group_ids)
                 plan.vpc_id, plan.subnet_id = self._place(conn, choice, plan.zone)
                 plan.wanted_ips = choice.wanted_ips
                 quotas.check_instances(conn, account_id, settings.quota_instances, count)
@@ -307,6 +310,8 @@ class InstanceBackend:
         with self.cloud.store.write() as conn:
             found = ops.check_batch(conn, account_id=self.scope.account_id, region=self.scope.region,
                                     action="ModifyInstancesAttribute", instance_ids=ids)
+            if "security_group_ids" in values:
+                check_groups_exist(conn, self.scope, values["security_group_ids"])
             conn.execute(instances.update().where(_i.id.in_(ids)).values(
                 **values, latest_operation=f"ModifyInstancesAttribute.{attribute}", latest_operation_state=lc.SUCCESS,
                 latest_operation_request_id=self.request_id, latest_operation_error=None))
@@ -317,7 +322,37 @@ class InstanceBackend:
                                       action="ModifyInstancesAttribute", instance_ids=running,
                                       request_id=self.request_id, params=lc.RebootRequest(FORCED_STOP_TYPE))
                 op_ids = accepted.operation_ids
+        if "security_group_ids" in values:
+            self.cloud.firewall.push(self.scope.account_id)
         self.cloud.runner.submit(op_ids)
+
+    def bind_security_group(self, ids: list[str], group_id: str, *, bind: bool) -> None:
+        """AssociateSecurityGroups (appended: groups match in binding order) or DisassociateSecurityGroups."""
+        action = lc.Action.ASSOCIATE_SECURITY_GROUPS if bind else lc.Action.DISASSOCIATE_SECURITY_GROUPS
+        with self.cloud.store.write() as conn:
+            found = ops.check_batch(conn, account_id=self.scope.account_id, region=self.scope.region,
+                                    action=action, instance_ids=ids)
+            check_groups_exist(conn, self.scope, [group_id])
+            for instance_id in ids:
+                bound = list(found[instance_id].security_group_ids)
+                if bind and group_id not in bound:
+                    if len(bound) >= GROUPS_PER_INSTANCE:
+                        raise ApiError("LimitExceeded.AssociateUSGLimitExceeded",
+                                       f"{instance_id} already has {len(bound)} security groups; the most is "
+                                       f"{GROUPS_PER_INSTANCE}.")
+                    bound.append(group_id)
+                elif not bind:
+                    if group_id not in bound:
+                        raise ApiError("FailedOperation.SecurityGroupActionFailed",
+                                       f"{group_id} is not bound to {instance_id}.")
+                    if len(bound) == 1:
+                        raise ApiError("FailedOperation.SecurityGroupActionFailed",
+                                       f"{group_id} is the only security group of {instance_id}; bind another first.")
+                    bound.remove(group_id)
+                conn.execute(instances.update().where(_i.id == instance_id).values(
+                    security_group_ids=bound, latest_operation=str(action), latest_operation_state=lc.SUCCESS,
+                    latest_operation_request_id=self.request_id, latest_operation_error=None))
+        self.cloud.firewall.push(self.scope.account_id)
 
 @dataclass(frozen=True)
 class KeyPairListing:

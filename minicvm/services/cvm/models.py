@@ -245,3 +245,8 @@ class DescribeInstancesModification(Req):
 class DescribeInstancesOperationLimit(Req):
     InstanceIds: list[str]
     Operation: str
+
+
+class InstancesSecurityGroups(Req):
+    SecurityGroupIds: list[str]
+    InstanceIds: list[str]

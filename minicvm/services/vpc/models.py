@@ -119,3 +119,82 @@ class DescribeClassicLinkInstances(Req):
     Filters: list[Filter] | None = None
     Offset: str | None = None
     Limit: str | None = None
+
+
+class Policy(Req):
+    PolicyIndex: int | None = None
+    Protocol: str | None = None
+    Port: str | None = None
+    ServiceTemplate: Opaque = None
+    CidrBlock: str | None = None
+    Ipv6CidrBlock: str | None = None
+    SecurityGroupId: str | None = None
+    AddressTemplate: Opaque = None
+    Action: str | None = None
+    PolicyDescription: str | None = None
+    ModifyTime: str | None = None
+    Priority: int | None = None
+
+
+class PolicySet(Req):
+    Version: str | None = None
+    Egress: list[Policy] | None = None
+    Ingress: list[Policy] | None = None
+    PolicyStatistics: Opaque = None
+
+
+class CreateSecurityGroup(Req):
+    GroupName: str
+    GroupDescription: str
+    ProjectId: str | None = None
+    Tags: list[TagStruct] | None = None
+
+
+class CreateSecurityGroupWithPolicies(CreateSecurityGroup):
+    SecurityGroupPolicySet: PolicySet | None = None
+
+
+class DescribeSecurityGroups(Req):
+    SecurityGroupIds: list[str] | None = None
+    Filters: list[Filter] | None = None
+    Offset: str | None = None
+    Limit: str | None = None
+    OrderField: str | None = None
+    OrderDirection: str | None = None
+
+
+class SecurityGroupId(Req):
+    SecurityGroupId: str
+
+
+class ModifySecurityGroupAttribute(Req):
+    SecurityGroupId: str
+    GroupName: str | None = None
+    GroupDescription: str | None = None
+
+
+class SecurityGroupPolicies(Req):
+    SecurityGroupId: str
+    SecurityGroupPolicySet: PolicySet
+
+
+class DescribeSecurityGroupPolicies(Req):
+    SecurityGroupId: str
+    Filters: list[Filter] | None = None
+
+
+class ReplaceSecurityGroupPolicies(Req):
+    SecurityGroupId: str
+    SecurityGroupPolicySet: PolicySet
+    OriginalSecurityGroupPolicySet: PolicySet | None = None
+    UpdateType: str | None = None
+
+
+class ModifySecurityGroupPolicies(Req):
+    SecurityGroupId: str
+    SecurityGroupPolicySet: PolicySet
+    SortPolicys: bool | None = None
+
+
+class SecurityGroupIds(Req):
+    SecurityGroupIds: list[str]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
-from minicvm.store.rows import Address, Subnet, Vpc
+from minicvm.domain.firewall import Direction
+from minicvm.store.rows import Address, SecurityGroup, Subnet, Vpc
 from minicvm.timefmt import beijing, iso
 
 # A subnet's network, broadcast and gateway addresses are not for instances.
@@ -41,3 +43,33 @@ def address_view(row: Address) -> dict[str, Any]:
         "AntiDDoSPackageId": "", "RenewFlag": "", "BandwidthPackageId": None, "UnVpcId": "", "DedicatedClusterId": "",
         "EipVisibleOnEni": False,
     }
+
+
+def security_group_view(row: SecurityGroup) -> dict[str, Any]:
+    return {"SecurityGroupId": row.id, "SecurityGroupName": row.name, "SecurityGroupDesc": row.description,
+            "ProjectId": str(row.project_id), "IsDefault": row.is_default, "CreatedTime": beijing(row.created_time),
+            "UpdateTime": beijing(row.updated_time), "TagSet": list(row.tags)}
+
+
+def _policy_view(index: int, rule: dict[str, Any]) -> dict[str, Any]:
+    return {"PolicyIndex": index, "Protocol": rule["Protocol"], "Port": rule["Port"],
+            "ServiceTemplate": {"ServiceId": "", "ServiceGroupId": ""}, "CidrBlock": rule["CidrBlock"],
+            "Ipv6CidrBlock": rule["Ipv6CidrBlock"], "SecurityGroupId": rule["SecurityGroupId"],
+            "AddressTemplate": {"AddressId": "", "AddressGroupId": ""}, "Action": rule["Action"],
+            "PolicyDescription": rule["PolicyDescription"], "ModifyTime": rule["ModifyTime"], "Priority": index + 1}
+
+
+def policy_set_view(row: SecurityGroup, keep: Callable[[Direction, dict[str, Any]], bool]) -> dict[str, Any]:
+    """The group's rules with their positions (PolicyIndex counts every rule of the direction, also those a
+    filter leaves out)."""
+    ingress = [_policy_view(i, r) for i, r in enumerate(row.ingress) if keep(Direction.INGRESS, r)]
+    egress = [_policy_view(i, r) for i, r in enumerate(row.egress) if keep(Direction.EGRESS, r)]
+
+    def v4(rules: list[dict[str, Any]]) -> int:
+        return sum(1 for r in rules if not r["Ipv6CidrBlock"])
+
+    return {"Version": str(row.version), "Ingress": ingress, "Egress": egress,
+            "PolicyStatistics": {"IngressIPv4TotalCount": v4(row.ingress),
+                                 "IngressIPv6TotalCount": len(row.ingress) - v4(row.ingress),
+                                 "EgressIPv4TotalCount": v4(row.egress),
+                                 "EgressIPv6TotalCount": len(row.egress) - v4(row.egress)}}
