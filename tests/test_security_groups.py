@@ -226,3 +226,24 @@ def test_removing_the_http_rule_kills_clb_health(sapi: Api) -> None:
     lb.wait_health(dict.fromkeys(ids, "Alive"))
     lb.delete()
     sapi.cvm("TerminateInstances", InstanceIds=ids)
+
+
+def ssh_banner(host: str) -> bytes:
+    with socket.socket() as sock:
+        sock.settimeout(5)
+        try:
+            sock.connect((host, 22))
+            return sock.recv(64)
+        except ConnectionResetError:
+            return b""
+
+
+def test_ssh_is_tcp_22(sapi: Api) -> None:
+    web = group(sapi, "web-only", [{"Protocol": "TCP", "Port": "80", "CidrBlock": "0.0.0.0/0", "Action": "ACCEPT"}])
+    (instance_id,) = sapi.run(1, SecurityGroupIds=[web])
+    host = guest_host(sapi, instance_id)
+    assert answers(sapi.instance(instance_id)["GuestAddress"]) and ssh_banner(host) == b""
+    vpc(sapi, "CreateSecurityGroupPolicies", SecurityGroupId=web, SecurityGroupPolicySet={"Ingress": [
+        {"Protocol": "TCP", "Port": "22", "CidrBlock": "0.0.0.0/0", "Action": "ACCEPT"}]})
+    assert ssh_banner(host).startswith(b"SSH-2.0-")
+    sapi.cvm("TerminateInstances", InstanceIds=[instance_id])

@@ -8,11 +8,13 @@ dropped (a new group therefore refuses everything until rules are added)."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 ANY_IPV4 = ipaddress.IPv4Network("0.0.0.0/0")
 PORT_MIN, PORT_MAX = 1, 65535
+_PORT = re.compile(r"[0-9]{1,5}")
 
 
 class Protocol(StrEnum):
@@ -72,7 +74,7 @@ def parse_ports(protocol: Protocol, value: str | None) -> tuple[PortRange, ...] 
     ranges = []
     for part in value.split(","):
         low, sep, high = part.strip().partition("-")
-        if not low.isdigit() or (sep and not high.isdigit()):
+        if not _PORT.fullmatch(low) or (sep and not _PORT.fullmatch(high)):
             raise RuleError("Port", f"`Port` {value!r} is not a port, a range like 8000-8010, a list or ALL.")
         lo, hi = int(low), int(high) if sep else int(low)
         if not PORT_MIN <= lo <= hi <= PORT_MAX:

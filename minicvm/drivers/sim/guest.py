@@ -34,6 +34,11 @@ HTTP_SERVICE_PORT = 80
 # (peer address, protocol, service port) → whether the instance's security groups accept a new connection.
 Admit = Callable[[str, Protocol, int], bool]
 
+
+def reset_on_close(sock: socket.socket) -> None:
+    """Linger 0: closing the socket sends a reset, so a refused client gets no answer of any kind."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
 
@@ -216,7 +221,8 @@ class Guest:
         except ImportError:
             _warn_once("guests boot without SSH: asyncssh is not installed (pip install -e . again)")
             return
-        server = ssh.GuestSSH(self.system_root, self.config, self, self.after_shell)
+        server = ssh.GuestSSH(self.system_root, self.config, self, self.after_shell,
+                              admit=lambda peer: self.admits(peer, Protocol.TCP, ssh.SSH_SERVICE_PORT))
         try:
             server.listen(self.spec.host, self.ssh_port)
         except PermissionError:
@@ -268,19 +274,19 @@ class Guest:
             self.server.close()
             raise
 
+    def admits(self, peer: str, protocol: Protocol, port: int) -> bool:
+        """The accept-time filter every listener of the guest asks about a new connection's source."""
+        return self.admit is None or self.admit(peer, protocol, port)
+
     def refuses(self, transport: asyncio.Transport, protocol: Protocol, port: int) -> bool:
-        """The accept-time filter every listener of the guest calls on a new connection: when the
-        security groups do not accept its source, the connection is reset (no answer of any kind) and
-        True is returned."""
-        if self.admit is None:
-            return False
+        """For asyncio listeners: a connection the security groups do not accept is reset (no answer of any
+        kind), and True is returned."""
         peer = transport.get_extra_info("peername")
-        if peer is not None and self.admit(peer[0], protocol, port):
+        if peer is not None and self.admits(peer[0], protocol, port):
             return False
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            # Linger 0: closing sends a reset, as a dropped SYN's retry would eventually end in.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            reset_on_close(sock)
         transport.abort()
         return True
 

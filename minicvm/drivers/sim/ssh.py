@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,10 +96,8 @@ class _Server(asyncssh.SSHServer):
         return username == login.user and key.public_data in login.public_keys
 
 
-def security_groups_admit(peer: tuple[str, int], port: int) -> bool:
-    """The hook for security groups (not built yet): whether a connection from `peer` to this guest's
-    `port` may pass. Every connection passes until they exist."""
-    return True
+# Security group rules see the SSH service as TCP 22, whatever port it listens on here.
+SSH_SERVICE_PORT = 22
 
 
 class GuestSSH:
@@ -109,8 +108,9 @@ class GuestSSH:
     so guests nobody logs into (nearly all of them, in tests and benchmarks) cost a socket and no more."""
 
     def __init__(self, system_root: Path, config: dict[str, Any], view: shell.GuestView,
-                 on_after: Callable[[shell.After], None]) -> None:
+                 on_after: Callable[[shell.After], None], admit: Callable[[str], bool] | None = None) -> None:
         self.system_root = system_root
+        self.admit = admit  # the guest's security groups: whether a connection from this address may pass
         self.config = config  # as read at boot: changes made since wait for the next one
         self.view = view
         self.on_after = on_after
@@ -158,7 +158,8 @@ class GuestSSH:
         except OSError as exc:  # out of descriptors: the client sees a reset, as from a loaded host
             log.warning("a guest's SSH listener could not accept: %s", exc)
             return
-        if not security_groups_admit(peer, self.port):
+        if self.admit is not None and not self.admit(peer[0]):
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset, no banner
             conn.close()
             return
         conn.setblocking(False)

@@ -4,6 +4,7 @@ a guest admits, the engine's firewall recompiles the account's policies before t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,7 +30,8 @@ GROUPS_PER_INSTANCE = 5
 GROUPS = Owned(security_groups, SecurityGroup, "ResourceNotFound", "security group", "security groups")
 _g = security_groups.c
 GROUP_FILTERS = {"security-group-id": _g.id, "security-group-name": _g.name}
-GROUP_SPECIAL = {"project-id": lambda values: _g.project_id.in_([int(v) for v in values if v.lstrip("-").isdigit()])}
+GROUP_SPECIAL = {"project-id": lambda values: _g.project_id.in_([int(v) for v in values
+                                                                  if re.fullmatch(r"[0-9]{1,9}", v)])}
 # What makes two rules the same rule (for duplicates and for deleting by content).
 RULE_IDENTITY = ("Protocol", "Port", "CidrBlock", "Ipv6CidrBlock", "SecurityGroupId", "Action")
 

@@ -44,7 +44,7 @@ def name_ok(value: str | None, field: str, limit: int, required: bool) -> str | 
         if required:
             raise errors.missing(field)
         return None
-    if required and not value:
+    if not value:
         raise ApiError("InvalidParameterValue.Empty", f"`{field}` must not be empty.")
     if len(value) > limit:
         raise ApiError("InvalidParameterValue.TooLong", f"`{field}` must be at most {limit} characters.")
@@ -54,7 +54,7 @@ def name_ok(value: str | None, field: str, limit: int, required: bool) -> str | 
 def project_id_ok(value: str | None) -> int:
     if value is None or value == "":
         return 0
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise ApiError("InvalidParameterValue.Malformed", f"`ProjectId` {value!r} is not a project number.")
     common.check_number("ProjectId", int(value))
     return int(value)
