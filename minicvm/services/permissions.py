@@ -69,6 +69,7 @@ def op(namespace: str) -> Declaration:
 
 INS, V, E, K = Kind.INSTANCE, Kind.VOLUME, Kind.EIP, Kind.KEYPAIR
 ASG, LC = Kind.AS_GROUP, Kind.LAUNCH_CONFIG
+SG = Kind.SECURITY_GROUP
 
 _CVM: dict[str, Declaration] = {
     "RunInstances": on("cvm", INS, (Kind.IMAGE, "ImageId"), (Kind.SUBNET, "VirtualPrivateCloud.SubnetId"),
@@ -90,6 +91,8 @@ _CVM: dict[str, Declaration] = {
         "StartInstances", "StopInstances", "RebootInstances", "TerminateInstances", "ResetInstancesType",
         "ResetInstancesPassword", "ModifyInstancesAttribute", "InquiryPriceResetInstancesType",
         "DescribeInstancesAttributes", "DescribeInstancesModification", "DescribeInstancesOperationLimit")},
+    "AssociateSecurityGroups": on("cvm", (INS, "InstanceIds"), (SG, "SecurityGroupIds")),
+    "DisassociateSecurityGroups": on("cvm", (INS, "InstanceIds"), (SG, "SecurityGroupIds")),
     **{name: op("cvm") for name in (
         "DescribeRegions", "DescribeZones", "DescribeInstanceTypeConfigs", "DescribeZoneInstanceConfigInfos",
         "InquiryPriceRunInstances")},
@@ -121,6 +124,15 @@ _VPC: dict[str, Declaration] = {  # EIP actions are authorised under `cvm`, as r
     "DetachClassicLinkVpc": on("vpc", (Kind.VPC, "VpcId"), (INS, "InstanceIds")),
     "DescribeClassicLinkInstances": op("vpc"),
     "DescribeTaskResult": op("vpc"),
+    # Security groups are authorised under `vpc`; the groups themselves are `cvm` resources (`sg/sg-…`).
+    "CreateSecurityGroup": on("vpc", SG, tags="Tags"),
+    "CreateSecurityGroupWithPolicies": on("vpc", SG, tags="Tags"),
+    "DescribeSecurityGroups": on("vpc", SG),
+    "DescribeSecurityGroupAssociationStatistics": on("vpc", (SG, "SecurityGroupIds")),
+    **{name: on("vpc", (SG, "SecurityGroupId")) for name in (
+        "DeleteSecurityGroup", "ModifySecurityGroupAttribute", "CreateSecurityGroupPolicies",
+        "DescribeSecurityGroupPolicies", "DeleteSecurityGroupPolicies", "ReplaceSecurityGroupPolicies",
+        "ModifySecurityGroupPolicies")},
 }
 
 _CLB: dict[str, Declaration] = {
