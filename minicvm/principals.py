@@ -5,6 +5,7 @@ Each knows how STS describes it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -12,7 +13,8 @@ import sqlalchemy as sa
 from minicvm import accounts
 from minicvm.accounts import Account
 from minicvm.store.db import Store
-from minicvm.store.tables import cam_access_keys
+from minicvm.store.tables import cam_access_keys, sts_credentials
+from minicvm.timefmt import as_utc
 
 
 class PrincipalKind(StrEnum):
@@ -35,6 +37,7 @@ class Principal:
     uin: str  # the caller's own UIN (the owner's for a root key; the requester's for a role)
     role_id: str = ""
     session_name: str = ""
+    session_policy: str = ""  # a role session's inline policy, which narrows the role's own
 
     @classmethod
     def root(cls, account: Account) -> Principal:
@@ -81,3 +84,27 @@ def by_access_key(store: Store, secret_id: str) -> KeyHolder | None:
         return None
     principal = Principal.root(account) if row.user_uin == account.uin else Principal.sub_user(account, row.user_uin)
     return KeyHolder(account, principal, row.secret_key, row.active)
+
+
+@dataclass(frozen=True)
+class TemporaryKey:
+    """A credential STS AssumeRole issued: usable with its token until it expires."""
+
+    account: Account
+    principal: Principal
+    secret_key: str
+    token: str
+    expires: datetime
+
+
+def by_temporary_key(store: Store, secret_id: str) -> TemporaryKey | None:
+    with store.read() as conn:
+        row = conn.execute(sa.select(sts_credentials).where(sts_credentials.c.secret_id == secret_id)).first()
+    if row is None:
+        return None
+    account = accounts.by_id(store, row.account_id)
+    if account is None:
+        return None
+    principal = Principal(PrincipalKind.ASSUMED_ROLE, account.uin, row.caller_uin, row.role_id, row.session_name,
+                          row.session_policy)
+    return TemporaryKey(account, principal, row.secret_key, row.token, as_utc(row.expires_time))

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from tencentcloud.cam.v20190116 import cam_client
 from tencentcloud.cam.v20190116 import models as cam_models
+from tencentcloud.common import credential
 from tencentcloud.sts.v20180813 import models as sts_models
 from tencentcloud.sts.v20180813 import sts_client
 
@@ -218,3 +219,68 @@ def test_every_registered_action_declares_what_it_touches() -> None:
                 assert _model_has(model, field.split(".")), f"{key}: {field} is no field of {model.__name__}"
         for field in declaration.request_tags:
             assert _model_has(model, field.split(".")), f"{key}: {field} is no field of {model.__name__}"
+
+
+def _trusting(*principals: str) -> str:
+    return _document({"effect": "allow", "action": "name/sts:AssumeRole", "principal": {"qcs": list(principals)}})
+
+
+def _session(api: Api, credentials: dict[str, Any], token: str | None = None) -> Api:
+    session = Api(api.endpoint, credentials["TmpSecretId"], credentials["TmpSecretKey"])
+    session.cred = credential.Credential(credentials["TmpSecretId"], credentials["TmpSecretKey"],
+                                         credentials["Token"] if token is None else token)
+    return session
+
+
+def test_assumed_role_acts_with_the_roles_policies_until_expiry(api: Api) -> None:
+    owner = api.call("sts", "GetCallerIdentity")["AccountId"]
+    name = _unique("role")
+    role_id = api.call("cam", "CreateRole", RoleName=name, PolicyDocument=_trusting(f"qcs::cam::uin/{owner}:root"),
+                       SessionDuration=7200)["RoleId"]
+    assert len(role_id) == 19 and role_id.isdigit()
+    api.call("cam", "AttachRolePolicy", PolicyName="QcloudCVMReadOnlyAccess", AttachRoleName=name)
+    arn = f"qcs::cam::uin/{owner}:roleName/{name}"
+    assumed = api.call("sts", "AssumeRole", RoleArn=arn, RoleSessionName="nightly-job")
+    assert assumed["Expiration"].endswith("Z") and assumed["ExpiredTime"] > time.time() + 7000
+    session = _session(api, assumed["Credentials"])
+    session.cvm("DescribeInstances")
+    running = api.run(1)[0]
+    assert session.error("cvm", "StopInstances", InstanceIds=[running]).code == "UnauthorizedOperation"
+    who = session.call("sts", "GetCallerIdentity")
+    assert (who["Type"], who["AccountId"], who["UserId"], who["PrincipalId"]) == (
+        "CAMRole", owner, f"{role_id}:nightly-job", owner)
+    assert who["Arn"] == f"qcs::sts:{owner}:assumed-role/{role_id}"
+
+    assert _session(api, assumed["Credentials"], token="").error("cvm", "DescribeInstances").code \
+        == "AuthFailure.TokenFailure"
+    assert _session(api, assumed["Credentials"], token="x" * 96).error("cvm", "DescribeInstances").code \
+        == "AuthFailure.TokenFailure"
+    assert api.error("sts", "AssumeRole", RoleArn=arn, RoleSessionName="s1", DurationSeconds=7201).code \
+        == "InvalidParameter.OverTimeError"
+    assert api.error("sts", "AssumeRole", RoleArn=arn + "x", RoleSessionName="s1").code \
+        == "ResourceNotFound.RoleNotFound"
+
+    short = api.call("sts", "AssumeRole", RoleArn=arn, RoleSessionName="short", DurationSeconds=1)
+    brief = _session(api, short["Credentials"])
+    time.sleep(2.1)
+    assert brief.error("cvm", "DescribeInstances").code == "AuthFailure.TokenFailure"
+
+
+def test_trust_policy_and_sts_permission_decide_who_may_assume(api: Api) -> None:
+    owner = api.call("sts", "GetCallerIdentity")["AccountId"]
+    allowed, allowed_user = _sub_user(api, _document({"effect": "allow", "action": "sts:AssumeRole", "resource": "*"}))
+    stranger, _ = _sub_user(api, _document({"effect": "allow", "action": "sts:AssumeRole", "resource": "*"}))
+    unpermitted, unpermitted_user = _sub_user(api)
+    name = _unique("role")
+    api.call("cam", "CreateRole", RoleName=name, PolicyDocument=_trusting(
+        f"qcs::cam::uin/{owner}:uin/{allowed_user['Uin']}", f"qcs::cam::uin/{owner}:uin/{unpermitted_user['Uin']}"))
+    arn = f"qcs::cam::uin/{owner}:roleName/{name}"
+    allowed.call("sts", "AssumeRole", RoleArn=arn, RoleSessionName="ok")
+    assert stranger.error("sts", "AssumeRole", RoleArn=arn, RoleSessionName="no").code == "UnauthorizedOperation"
+    refused = unpermitted.error("sts", "AssumeRole", RoleArn=arn, RoleSessionName="no")
+    assert refused.code == "UnauthorizedOperation" and "(sts:AssumeRole)" in refused.message
+    bad_trust = _document({"effect": "allow", "action": "sts:AssumeRole", "principal": {"qcs": ["someone"]}})
+    assert api.error("cam", "CreateRole", RoleName=_unique("bad"), PolicyDocument=bad_trust).code \
+        == "InvalidParameter.PrincipalQcsError"
+    api.call("cam", "DeleteRole", RoleName=name)
+    assert api.error("cam", "GetRole", RoleName=name).code == "InvalidParameter.RoleNotExist"

@@ -4,8 +4,10 @@ the action, and wrap the result or the error in {"Response": …} with HTTP 200 
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -42,10 +44,10 @@ class ApiEndpoint:
         self._accounts: dict[str, Account] = {}
         self.listings = ListingCache()
 
-    def _caller(self, secret_id: str) -> tuple[Account, Principal | None, str]:
+    def _caller(self, secret_id: str, token: str | None) -> tuple[Account, Principal | None, str]:
         """The account, the principal (None for the account's own root key) and the key to verify with. Root
-        keys are remembered; CAM keys are read every time, so that disabling or deleting one takes effect on
-        the next request."""
+        keys are remembered; CAM keys and STS credentials are read every time, so that disabling or deleting
+        one, or its expiry, takes effect on the next request."""
         account = self._accounts.get(secret_id)
         if account is not None:
             return account, None, account.secret_key
@@ -54,10 +56,19 @@ class ApiEndpoint:
             self._accounts[secret_id] = account
             return account, None, account.secret_key
         holder = principals.by_access_key(self.cloud.store, secret_id)
-        if holder is None or not holder.active:
+        if holder is not None and holder.active:
+            return holder.account, holder.principal, holder.secret_key
+        temporary = None if holder is not None else principals.by_temporary_key(self.cloud.store, secret_id)
+        if temporary is None:
             raise ApiError("AuthFailure.SecretIdNotFound",
                            "The SecretId is not found or is disabled, please ensure that your SecretId is correct.")
-        return holder.account, holder.principal, holder.secret_key
+        if not token or not hmac.compare_digest(token.encode(), temporary.token.encode()):
+            raise ApiError("AuthFailure.TokenFailure",
+                           "A temporary credential needs the X-TC-Token it was issued with.")
+        if temporary.expires <= datetime.now(UTC):
+            raise ApiError("AuthFailure.TokenFailure",
+                           f"The temporary credential expired at {temporary.expires.isoformat()}.")
+        return temporary.account, temporary.principal, temporary.secret_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A bare ASGI app: the server hands it every request for `/` directly, without a router or
@@ -102,7 +113,7 @@ class ApiEndpoint:
             headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
         body = await self._read_body(headers, receive) if method == "POST" else b""
         credential = signing.parse_authorization(headers.get("authorization"))
-        account, principal, secret_key = self._caller(credential.secret_id)
+        account, principal, secret_key = self._caller(credential.secret_id, headers.get("x-tc-token"))
         timestamp = headers.get("x-tc-timestamp")
         signing.check_timestamp(timestamp, time.time(), self.cloud.settings.signature_window)
         query = scope.get("query_string", b"").decode("latin-1")

@@ -343,3 +343,64 @@ def denied_resource(policies: Iterable[Policy], action: str, resources: Sequence
         if not allowed:
             return resource
     return None
+
+
+# ---- role trust policies ----
+
+@dataclass(frozen=True)
+class TrustStatement:
+    effect: Effect
+    actions: re.Pattern[str]
+    principals: frozenset[str]
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    """Who may assume a role: statements over `sts:AssumeRole` naming principals, not resources."""
+
+    statements: tuple[TrustStatement, ...]
+
+    def trusts(self, names: Iterable[str]) -> bool:
+        """`names` are the caller's principal names (its own and its account's `:root`)."""
+        caller = frozenset(names)
+        matching = [s for s in self.statements if s.actions.match("sts:AssumeRole") and s.principals & caller]
+        return any(s.effect is Effect.ALLOW for s in matching) and not any(s.effect is Effect.DENY for s in matching)
+
+
+_PRINCIPAL = re.compile(r"^qcs::cam::uin/\d+:(?:root|uin/\d+)$")
+
+
+def parse_trust(document: str, known_actions: Mapping[str, frozenset[str]]) -> TrustPolicy:
+    try:
+        doc = json.loads(document)
+    except ValueError:
+        raise _invalid("PolicyDocumentError", "it is not JSON") from None
+    if not isinstance(doc, dict) or doc.get("version") != "2.0":
+        raise _invalid("VersionError", "`version` must be \"2.0\"")
+    raw_statements = doc.get("statement")
+    if isinstance(raw_statements, dict):
+        raw_statements = [raw_statements]
+    if not isinstance(raw_statements, list) or not raw_statements:
+        raise _invalid("StatementError", "`statement` must be a non-empty list of statements")
+    statements = []
+    for raw in raw_statements:
+        if not isinstance(raw, dict) or set(raw) - STATEMENT_KEYS:
+            raise _invalid("StatementError", f"a statement may hold only {sorted(STATEMENT_KEYS)}")
+        if raw.get("effect") not in ("allow", "deny"):
+            raise _invalid("EffectError", "`effect` must be `allow` or `deny`")
+        if "action" not in raw:
+            raise _invalid("ActionMiss", "every statement needs an `action`")
+        principal = raw.get("principal")
+        if not isinstance(principal, dict) or not principal:
+            raise _invalid("PrincipalError", "a trust policy statement needs a `principal` such as {\"qcs\": [...]}")
+        names: list[str] = []
+        for kind, value in principal.items():
+            if kind not in ("qcs", "service"):
+                raise _invalid("PrincipalError", f"unknown principal kind `{kind}`")
+            values = _strings(value, "PrincipalError", f"principal.{kind}")
+            if kind == "qcs" and not all(_PRINCIPAL.match(v) for v in values):
+                raise _invalid("PrincipalQcsError", "qcs principals are qcs::cam::uin/<uin>:root or …:uin/<uin>")
+            names.extend(values)
+        statements.append(TrustStatement(Effect(raw["effect"]), _compile_actions(raw["action"], known_actions),
+                                         frozenset(names)))
+    return TrustPolicy(tuple(statements))

@@ -3,7 +3,7 @@
 
 def load() -> None:
     from minicvm.services.autoscaling import groups, launch_configs, members  # noqa: F401
-    from minicvm.services.cam import policies, users  # noqa: F401
+    from minicvm.services.cam import policies, roles, users  # noqa: F401
     from minicvm.services.cbs import handlers as cbs_handlers  # noqa: F401
     from minicvm.services.clb import listeners, loadbalancers, targets  # noqa: F401
     from minicvm.services.cvm import (  # noqa: F401
@@ -16,7 +16,7 @@ def load() -> None:
         security_groups,
         stopped_changes,
     )
-    from minicvm.services.sts import identity  # noqa: F401
+    from minicvm.services.sts import assume, identity  # noqa: F401
     from minicvm.services.tag import actions  # noqa: F401
     from minicvm.services.tat import handlers as tat_handlers  # noqa: F401
     from minicvm.services.vpc import handlers as vpc_handlers  # noqa: F401

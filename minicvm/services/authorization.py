@@ -14,11 +14,11 @@ from pydantic import BaseModel
 from minicvm.accounts import Account
 from minicvm.domain import policy, presets
 from minicvm.errors import ApiError
-from minicvm.principals import Principal
+from minicvm.principals import Principal, PrincipalKind
 from minicvm.services.permissions import DECLARATIONS, Declaration, Kind, actions_by_namespace
 from minicvm.services.tag import resources as taggables
 from minicvm.store.db import Store
-from minicvm.store.tables import cam_policies, cam_user_policies
+from minicvm.store.tables import cam_policies, cam_role_policies, cam_user_policies
 
 KNOWN_ACTIONS = actions_by_namespace()
 # Tencent answers a CAM denial of these products with the product's own code, of the others (Tag, CAM) with
@@ -31,29 +31,54 @@ def compile_document(document: str, owner_uin: str) -> policy.Policy:
     return policy.parse(document, owner_uin, KNOWN_ACTIONS)
 
 
+def compile_trust(document: str) -> policy.TrustPolicy:
+    return policy.parse_trust(document, KNOWN_ACTIONS)
+
+
 _PRESETS = {p.policy_id: policy.parse(p.document, "", KNOWN_ACTIONS) for p in presets.PRESETS}
 _compiled: dict[tuple[int, int], policy.Policy] = {}
 
 
-def attached_policies(store: Store, account: Account, uin: str) -> list[policy.Policy]:
-    """The user's policies, each compiled the first time its version is seen."""
-    query = (sa.select(cam_user_policies.c.policy_id, cam_policies.c.version, cam_policies.c.document)
-             .select_from(cam_user_policies.outerjoin(cam_policies,
-                                                      cam_policies.c.policy_id == cam_user_policies.c.policy_id))
-             .where(cam_user_policies.c.user_uin == uin, cam_user_policies.c.account_id == account.id))
-    with store.read() as conn:
-        rows = conn.execute(query).all()
+def _compiled_rows(account: Account, rows: Iterable[tuple[int, int | None, str | None]]) -> list[policy.Policy]:
     found = []
     for policy_id, version, document in rows:
         if policy_id in _PRESETS:
             found.append(_PRESETS[policy_id])
-        elif document is not None:
+        elif document is not None and version is not None:
             key = (policy_id, version)
             compiled = _compiled.get(key)
             if compiled is None:
                 compiled = _compiled[key] = compile_document(document, account.uin)
             found.append(compiled)
     return found
+
+
+def attached_policies(store: Store, account: Account, principal: Principal) -> list[policy.Policy]:
+    """The policies of a sub-user, or of the role a session assumed; each compiled the first time its version
+    is seen."""
+    if principal.kind is PrincipalKind.ASSUMED_ROLE:
+        link, owner = cam_role_policies, cam_role_policies.c.role_id == principal.role_id
+    else:
+        link, owner = cam_user_policies, cam_user_policies.c.user_uin == principal.uin
+    query = (sa.select(link.c.policy_id, cam_policies.c.version, cam_policies.c.document)
+             .select_from(link.outerjoin(cam_policies, cam_policies.c.policy_id == link.c.policy_id))
+             .where(owner, link.c.account_id == account.id))
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    return _compiled_rows(account, rows)
+
+
+_sessions: dict[str, policy.Policy] = {}
+
+
+def session_policy(document: str, owner_uin: str) -> policy.Policy:
+    """A role session's inline policy, compiled once per document (they are few and short-lived)."""
+    compiled = _sessions.get(document)
+    if compiled is None:
+        if len(_sessions) > 1024:
+            _sessions.clear()
+        compiled = _sessions[document] = compile_document(document, owner_uin)
+    return compiled
 
 
 def _values(obj: Any, path: list[str]) -> Iterator[Any]:
@@ -149,7 +174,11 @@ def authorize(store: Store, account: Account, principal: Principal, region: str,
     resources = requested_resources(store, account, region, declaration, request)
     tags = [t for f in declaration.request_tags for t in _tag_pairs(list(_values(request, f.split("."))))]
     context = request_context(region, source_ip, tags)
-    denied = policy.denied_resource(attached_policies(store, account, principal.uin), f"{namespace}:{action_name}",
-                                    resources, context)
+    action = f"{namespace}:{action_name}"
+    denied = policy.denied_resource(attached_policies(store, account, principal), action, resources, context)
+    if denied is None and principal.session_policy:
+        # The inline policy of AssumeRole narrows the role: both must allow.
+        denied = policy.denied_resource([session_policy(principal.session_policy, account.uin)], action, resources,
+                                        context)
     if denied is not None:
         raise denial(namespace, action_name, denied.name, request_id)

@@ -185,12 +185,14 @@ _TAT: dict[str, Declaration] = {  # invocations are authorised against the insta
 
 _STS: dict[str, Declaration] = {
     "GetCallerIdentity": Declaration("sts", public=True),
+    "AssumeRole": on("sts", (Kind.NAMED, "RoleArn")),
 }
 
 _CAM: dict[str, Declaration] = {name: op("cam") for name in (
     "AddUser", "GetUser", "ListUsers", "DeleteUser", "CreateAccessKey", "ListAccessKeys", "UpdateAccessKey",
     "DeleteAccessKey", "CreatePolicy", "GetPolicy", "ListPolicies", "UpdatePolicy", "DeletePolicy",
-    "AttachUserPolicy", "DetachUserPolicy", "ListAttachedUserPolicies")}
+    "AttachUserPolicy", "DetachUserPolicy", "ListAttachedUserPolicies", "CreateRole", "GetRole", "DeleteRole",
+    "AttachRolePolicy", "DetachRolePolicy", "ListAttachedRolePolicies")}
 
 DECLARATIONS: dict[tuple[str, str], Declaration] = {
     (service, action): declaration

@@ -75,6 +75,35 @@ class CamUserPolicy(NamedTuple):
     attached_time: datetime
 
 
+class CamRole(NamedTuple):
+    role_id: str
+    account_id: int
+    name: str
+    trust_policy: str
+    description: str
+    session_duration: int
+    created_time: datetime
+
+
+class CamRolePolicy(NamedTuple):
+    role_id: str
+    policy_id: int
+    account_id: int
+    attached_time: datetime
+
+
+class StsCredential(NamedTuple):
+    secret_id: str
+    secret_key: str
+    token: str
+    account_id: int
+    role_id: str
+    session_name: str
+    caller_uin: str
+    session_policy: str
+    expires_time: datetime
+
+
 class ClassicLink(NamedTuple):
     instance_id: str
     vpc_id: str
@@ -344,6 +373,8 @@ ROW_OF: dict[sa.Table, type[Any]] = {
     tables.addresses: Address,
     tables.cam_access_keys: CamAccessKey,
     tables.cam_policies: CamPolicy,
+    tables.cam_role_policies: CamRolePolicy,
+    tables.cam_roles: CamRole,
     tables.cam_user_policies: CamUserPolicy,
     tables.cam_users: CamUser,
     tables.classic_links: ClassicLink,
@@ -362,6 +393,7 @@ ROW_OF: dict[sa.Table, type[Any]] = {
     tables.scaling_activities: ScalingActivity,
     tables.scaling_groups: ScalingGroup,
     tables.security_groups: SecurityGroup,
+    tables.sts_credentials: StsCredential,
     tables.subnets: Subnet,
     tables.vpcs: Vpc,
 }

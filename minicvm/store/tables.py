@@ -482,3 +482,41 @@ security_groups = sa.Table(
     sa.Column("updated_time", UtcDateTime, nullable=False),
     sa.Index("ix_security_groups_account_region", "account_id", "region", "seq"),
 )
+
+# CAM roles (with their trust policy), their attached policies, and the temporary credentials STS AssumeRole
+# hands out for them.
+cam_roles = sa.Table(
+    "cam_roles",
+    metadata,
+    sa.Column("role_id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("trust_policy", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("session_duration", sa.Integer, nullable=False, default=0),  # 0: no cap of the role's own
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "name", name="uq_cam_roles_account_name"),
+)
+
+cam_role_policies = sa.Table(
+    "cam_role_policies",
+    metadata,
+    sa.Column("role_id", sa.String(32), primary_key=True),
+    sa.Column("policy_id", sa.BigInteger, primary_key=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("attached_time", UtcDateTime, nullable=False),
+)
+
+sts_credentials = sa.Table(
+    "sts_credentials",
+    metadata,
+    sa.Column("secret_id", sa.String(64), primary_key=True),
+    sa.Column("secret_key", sa.String(64), nullable=False),
+    sa.Column("token", sa.String(128), nullable=False),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("role_id", sa.String(32), nullable=False, index=True),
+    sa.Column("session_name", sa.String(128), nullable=False),
+    sa.Column("caller_uin", sa.String(32), nullable=False),
+    sa.Column("session_policy", sa.Text, nullable=False, default=""),  # the inline `Policy`, "" for none
+    sa.Column("expires_time", UtcDateTime, nullable=False),
+)

@@ -5,19 +5,29 @@ from __future__ import annotations
 
 import secrets
 import string
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from minicvm.errors import ApiError
 from minicvm.services.context import Context
-from minicvm.store.rows import CamAccessKey, CamPolicy, CamUser, fetch, fetch_first
-from minicvm.store.tables import cam_access_keys, cam_policies, cam_user_policies, cam_users
+from minicvm.store.rows import CamAccessKey, CamPolicy, CamRole, CamUser, fetch, fetch_first
+from minicvm.store.tables import (
+    cam_access_keys,
+    cam_policies,
+    cam_role_policies,
+    cam_roles,
+    cam_user_policies,
+    cam_users,
+    sts_credentials,
+)
 from minicvm.timefmt import now
 
 MAX_KEYS = 2  # per user (and per root account), as Tencent allows
 FIRST_SUB_UIN = 100030000000
 FIRST_UID = 10000000
 FIRST_POLICY_ID = 200000000
+FIRST_ROLE_ID = 4611686018427397900  # role ids are 19-digit numbers
 _ALNUM = string.ascii_letters + string.digits
 
 
@@ -162,6 +172,8 @@ class CamBackend:
         with self.store.write() as conn:
             conn.execute(cam_user_policies.delete().where(cam_user_policies.c.account_id == self.account.id,
                                                           cam_user_policies.c.policy_id.in_(policy_ids)))
+            conn.execute(cam_role_policies.delete().where(cam_role_policies.c.account_id == self.account.id,
+                                                          cam_role_policies.c.policy_id.in_(policy_ids)))
             conn.execute(cam_policies.delete().where(cam_policies.c.account_id == self.account.id,
                                                      cam_policies.c.policy_id.in_(policy_ids)))
 
@@ -195,3 +207,62 @@ class CamBackend:
                 cam_user_policies.c.user_uin == uin, cam_user_policies.c.account_id == self.account.id)
                 .order_by(cam_user_policies.c.attached_time)).all()
         return [(r.policy_id, r.attached_time) for r in rows]
+
+    # ---- roles ----
+
+    def create_role(self, name: str, trust_policy: str, description: str, session_duration: int) -> CamRole:
+        with self.store.write() as conn:
+            if conn.execute(sa.select(cam_roles.c.role_id).where(cam_roles.c.account_id == self.account.id,
+                                                                 cam_roles.c.name == name)).first():
+                raise ApiError("InvalidParameter.RoleNameInUse", f"A role named {name!r} already exists.")
+            count = conn.execute(sa.select(sa.func.count()).select_from(cam_roles)).scalar() or 0
+            role_id = str(FIRST_ROLE_ID + count + 1)
+            while conn.execute(sa.select(cam_roles.c.role_id).where(cam_roles.c.role_id == role_id)).first():
+                role_id = str(int(role_id) + 1)
+            conn.execute(cam_roles.insert().values(
+                role_id=role_id, account_id=self.account.id, name=name, trust_policy=trust_policy,
+                description=description, session_duration=session_duration, created_time=now()))
+            found = fetch_first(conn, CamRole, sa.select(cam_roles).where(cam_roles.c.role_id == role_id))
+        assert found is not None
+        return found
+
+    def role(self, role_id: str | None, name: str | None) -> CamRole | None:
+        where = cam_roles.c.role_id == role_id if role_id is not None else cam_roles.c.name == name
+        with self.store.read() as conn:
+            return fetch_first(conn, CamRole, sa.select(cam_roles).where(cam_roles.c.account_id == self.account.id,
+                                                                         where))
+
+    def delete_role(self, role: CamRole) -> None:
+        with self.store.write() as conn:
+            conn.execute(sts_credentials.delete().where(sts_credentials.c.role_id == role.role_id))
+            conn.execute(cam_role_policies.delete().where(cam_role_policies.c.role_id == role.role_id))
+            conn.execute(cam_roles.delete().where(cam_roles.c.role_id == role.role_id))
+
+    def attach_role(self, role_id: str, policy_id: int) -> None:
+        with self.store.write() as conn:
+            exists = conn.execute(sa.select(cam_role_policies.c.policy_id).where(
+                cam_role_policies.c.role_id == role_id, cam_role_policies.c.policy_id == policy_id)).first()
+            if exists is None:
+                conn.execute(cam_role_policies.insert().values(role_id=role_id, policy_id=policy_id,
+                                                               account_id=self.account.id, attached_time=now()))
+
+    def detach_role(self, role_id: str, policy_id: int) -> None:
+        with self.store.write() as conn:
+            conn.execute(cam_role_policies.delete().where(cam_role_policies.c.role_id == role_id,
+                                                          cam_role_policies.c.policy_id == policy_id))
+
+    def role_attached(self, role_id: str) -> list[tuple[int, object]]:
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(cam_role_policies.c.policy_id, cam_role_policies.c.attached_time).where(
+                cam_role_policies.c.role_id == role_id).order_by(cam_role_policies.c.attached_time)).all()
+        return [(r.policy_id, r.attached_time) for r in rows]
+
+    def issue_credential(self, role: CamRole, session_name: str, caller_uin: str, session_policy: str,
+                         expires: datetime) -> tuple[str, str, str]:
+        secret_id, secret_key, token = "AKID" + _random(32), _random(32), _random(96)
+        with self.store.write() as conn:
+            conn.execute(sts_credentials.insert().values(
+                secret_id=secret_id, secret_key=secret_key, token=token, account_id=self.account.id,
+                role_id=role.role_id, session_name=session_name, caller_uin=caller_uin,
+                session_policy=session_policy, expires_time=expires))
+        return secret_id, secret_key, token

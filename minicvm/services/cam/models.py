@@ -99,3 +99,40 @@ class ListAttachedUserPolicies(Req):
     TargetUin: int
     Page: int | None = None
     Rp: int | None = None
+
+
+class CreateRole(Req):
+    RoleName: str
+    PolicyDocument: str
+    Description: str | None = None
+    ConsoleLogin: int | None = None
+    SessionDuration: int | None = None
+    Tags: list[PolicyTag] | None = None
+
+
+class RoleRef(Req):
+    RoleId: str | None = None
+    RoleName: str | None = None
+
+
+class AttachRolePolicy(Req):
+    PolicyId: int | None = None
+    PolicyName: str | None = None
+    AttachRoleId: str | None = None
+    AttachRoleName: str | None = None
+
+
+class DetachRolePolicy(Req):
+    PolicyId: int | None = None
+    PolicyName: str | None = None
+    DetachRoleId: str | None = None
+    DetachRoleName: str | None = None
+
+
+class ListAttachedRolePolicies(Req):
+    Page: int
+    Rp: int
+    RoleId: str | None = None
+    RoleName: str | None = None
+    PolicyType: str | None = None
+    Keyword: str | None = None
