@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import time
 
+import httpx
 import pytest
 
 from tests.support.clb import FAST_CHECK, Balancer
@@ -246,4 +247,19 @@ def test_ssh_is_tcp_22(sapi: Api) -> None:
     vpc(sapi, "CreateSecurityGroupPolicies", SecurityGroupId=web, SecurityGroupPolicySet={"Ingress": [
         {"Protocol": "TCP", "Port": "22", "CidrBlock": "0.0.0.0/0", "Action": "ACCEPT"}]})
     assert ssh_banner(host).startswith(b"SSH-2.0-")
+    sapi.cvm("TerminateInstances", InstanceIds=[instance_id])
+
+
+def test_a_load_balancer_counts_as_its_vip(sapi: Api) -> None:
+    behind = group(sapi, "behind-lb")  # nothing allowed yet
+    (instance_id,) = sapi.run(1, SecurityGroupIds=[behind])
+    lb = Balancer(sapi, [instance_id], check=FAST_CHECK)
+    lb.wait_health({instance_id: "Dead"})
+    vpc(sapi, "CreateSecurityGroupPolicies", SecurityGroupId=behind, SecurityGroupPolicySet={"Ingress": [
+        {"Protocol": "TCP", "Port": "80", "CidrBlock": f"{lb.vip}/32", "Action": "ACCEPT"}]})
+    lb.wait_health({instance_id: "Alive"})
+    with httpx.Client() as client:
+        assert lb.get(client) == instance_id  # the load balancer's traffic comes from its VIP too
+    assert not answers(sapi.instance(instance_id)["GuestAddress"])  # the host is still the internet
+    lb.delete()
     sapi.cvm("TerminateInstances", InstanceIds=[instance_id])

@@ -81,6 +81,7 @@ class Pool:
         self.on_drained = on_drained
         self._draining = draining  # the data plane's drained keys ("<lb>/<instance>"), shared
         self.lb_id = ""
+        self.source = ""  # the load balancer's VIP: checks and traffic come from there
         self.members: dict[str, Member] = {}
         self.candidates: list[Member] = []
         self._cumulative: list[int] = []

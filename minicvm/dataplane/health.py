@@ -10,7 +10,7 @@ import logging
 import random
 
 from minicvm.dataplane.balancer import Member, Pool
-from minicvm.dataplane.model import HealthCheckConfig
+from minicvm.dataplane.model import HealthCheckConfig, source_address
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +21,11 @@ def status_matches(status: int, mask: int) -> bool:
     return 1 <= klass <= 5 and bool(mask & (1 << (klass - 1)))
 
 
-async def probe(health: HealthCheckConfig, host: str, port: int, default_domain: str | None) -> bool:
+async def probe(health: HealthCheckConfig, host: str, port: int, default_domain: str | None,
+                source: str = "") -> bool:
     try:
         async with asyncio.timeout(health.timeout):
-            reader, writer = await asyncio.open_connection(host, port)
+            reader, writer = await asyncio.open_connection(host, port, local_addr=source_address(source, host))
             try:
                 if health.check_type.upper() != "HTTP":
                     return True
@@ -62,7 +63,7 @@ async def run_checker(pool: Pool, member: Member, domain: str | None) -> None:
             return
         backend = member.backend
         port = health.check_port if health.check_port and health.check_port > 0 else backend.port
-        ok = await probe(health, backend.host, port, domain)
+        ok = await probe(health, backend.host, port, domain, pool.source)
         try:
             pool.record(member, ok)
         except Exception:  # a failing callback must not stop the checks

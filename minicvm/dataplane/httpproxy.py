@@ -25,6 +25,7 @@ from minicvm.dataplane.http1 import (
     parse_request,
     parse_response,
 )
+from minicvm.dataplane.model import source_address
 
 if TYPE_CHECKING:
     from minicvm.dataplane.balancer import Member
@@ -42,14 +43,18 @@ R_NONE, R_LENGTH, R_CHUNKED, R_CHUNKED_DECODE, R_EOF, R_EOF_CHUNK = range(6)
 _CONTINUE_AFTER = frozenset({100, 102, 103})
 
 
+# A backend connection's ends: (the load balancer's VIP it comes from, backend host, backend port).
+Upstream = tuple[str, str, int]
+
+
 class Upstreams:
-    """Idle keep-alive connections to backends, by address, shared by every HTTP listener (LIFO, so
-    a warm connection is reused and the surplus ages out)."""
+    """Idle keep-alive connections to backends, by source and address, shared by every HTTP listener
+    (LIFO, so a warm connection is reused and the surplus ages out)."""
 
     def __init__(self) -> None:
-        self.idle: dict[tuple[str, int], dict[BackendConn, float]] = {}
+        self.idle: dict[Upstream, dict[BackendConn, float]] = {}
 
-    def take(self, addr: tuple[str, int]) -> BackendConn | None:
+    def take(self, addr: Upstream) -> BackendConn | None:
         conns = self.idle.get(addr)
         while conns:
             conn, _ = conns.popitem()
@@ -72,8 +77,9 @@ class Upstreams:
                 del self.idle[conn.addr]
 
     def close(self, addrs: set[tuple[str, int]] | None = None, older_than: float | None = None) -> None:
+        """Idle connections to these backend addresses (all: None), from every source."""
         for addr, conns in list(self.idle.items()):
-            if addrs is not None and addr not in addrs:
+            if addrs is not None and addr[1:] not in addrs:
                 continue
             for conn, since in list(conns.items()):
                 if older_than is None or since < older_than:
@@ -86,7 +92,7 @@ class Upstreams:
 class BackendConn(asyncio.Protocol):
     __slots__ = ("upstreams", "addr", "transport", "frontend")
 
-    def __init__(self, upstreams: Upstreams, addr: tuple[str, int]) -> None:
+    def __init__(self, upstreams: Upstreams, addr: Upstream) -> None:
         self.upstreams = upstreams
         self.addr = addr
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
@@ -286,7 +292,7 @@ class HttpFrontend(asyncio.Protocol):
         else:
             self.req_done = True
         self.pending.append(build_request(req, self.client_ip))
-        backend = self.upstreams.take((member.backend.host, member.backend.port))
+        backend = self.upstreams.take((self.listener.config.vip, member.backend.host, member.backend.port))
         if backend is not None:
             self._attach(backend)
         else:
@@ -327,11 +333,13 @@ class HttpFrontend(asyncio.Protocol):
             backend.transport.pause_reading()
 
     async def _connect(self, member: Member) -> None:
-        addr = (member.backend.host, member.backend.port)
+        vip, host, port = self.listener.config.vip, member.backend.host, member.backend.port
+        addr = (vip, host, port)
         upstreams = self.upstreams
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
-                _, backend = await self.loop.create_connection(lambda: BackendConn(upstreams, addr), *addr)
+                _, backend = await self.loop.create_connection(lambda: BackendConn(upstreams, addr), host, port,
+                                                               local_addr=source_address(vip, host))
         except TimeoutError:
             if self.member is member and not self.closed:
                 self._backend_failed(504)

@@ -138,3 +138,12 @@ class ApplyError(Exception):
         self.failures = failures
         detail = "; ".join(f"{lid}: {exc}" for lid, exc in failures.items())
         super().__init__(f"could not bind {len(failures)} listener(s): {detail}")
+
+
+def source_address(vip: str, host: str) -> tuple[str, int] | None:
+    """Where the data plane's connections to a backend come from: the load balancer's VIP (so the guest
+    sees the load balancer, as its security groups expect), when the two are of one address family."""
+    if not vip or (":" in vip) != (":" in host):
+        return None
+    return (vip, 0)
+

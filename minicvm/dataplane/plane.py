@@ -72,6 +72,7 @@ class ListenerRuntime:
                 pool = Pool(config.listener_id, location_id, scheduler, None, config.all_dead_policy,
                             plane._health_changed, plane._member_drained, plane._draining)
             pool.lb_id = config.lb_id
+            pool.source = config.vip
             restart = pool.health != health or pool.check_domain != domain
             pool.scheduler = scheduler
             pool.all_dead_policy = config.all_dead_policy

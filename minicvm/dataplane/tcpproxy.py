@@ -11,6 +11,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from minicvm.dataplane.httpproxy import CONNECT_TIMEOUT
+from minicvm.dataplane.model import source_address
 
 if TYPE_CHECKING:
     from minicvm.dataplane.balancer import Member
@@ -90,7 +91,9 @@ class TcpFrontend(asyncio.Protocol):
         loop = self.listener.loop
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
-                await loop.create_connection(lambda: TcpBackend(self), member.backend.host, member.backend.port)
+                host = member.backend.host
+                await loop.create_connection(lambda: TcpBackend(self), host, member.backend.port,
+                                             local_addr=source_address(self.listener.config.vip, host))
         except (OSError, TimeoutError):
             self.listener.backend_errors += 1
             member.backend_errors += 1

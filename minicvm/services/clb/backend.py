@@ -172,6 +172,8 @@ class ClbBackend:
             self._record_task(conn, "CreateLoadBalancer", created)
             client_tokens.remember(conn, account_id, "CreateLoadBalancer", client_token,
                             {"LoadBalancerIds": created, "DealName": ""})
+        # A new VIP may fall inside a CIDR some security group rule names.
+        self.cloud.firewall.members_changed(account_id, self.scope.region)
         return created
 
     def describe_load_balancers(self, query: LbQuery, filters: dict[str, list[str]], offset: int,
