@@ -178,6 +178,7 @@ def _calls(w: World, service: str, action: str) -> list[dict[str, Any]]:
         ("cvm", "DescribeInstancesStatus"): [{"InstanceIds": instance_ids}],
         ("cvm", "DescribeInstancesAttributes"): [{"InstanceIds": instance_ids, "Attributes": ["UserData"]}],
         ("cvm", "DescribeInstancesModification"): [{"InstanceIds": [i["running"]]}],
+        ("cvm", "DescribeInstanceVncUrl"): [{"InstanceId": i["running"]}],
         ("cvm", "DescribeInstancesOperationLimit"): [{"InstanceIds": instance_ids, "Operation": "INSTANCE_DEGRADE"}],
         ("cvm", "InquiryPriceRunInstances"): [
             {"Placement": {"Zone": ZONE}, "ImageId": "img-eb30mz89", "InstanceType": "S5.MEDIUM4",

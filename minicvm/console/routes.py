@@ -30,15 +30,16 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from minicvm import accounts, ids
 from minicvm.accounts import Account
 from minicvm.api.app import error_payload
 from minicvm.cloud import Cloud
 from minicvm.console import sessions, views
+from minicvm.console.terminal import Terminal
 from minicvm.console.throttle import LoginThrottle
 from minicvm.domain import lifecycle
 from minicvm.domain.catalog import REGIONS
@@ -89,7 +90,7 @@ class Console:
 
     # -- sessions -----------------------------------------------------------------------------------
 
-    def _session(self, request: Request) -> tuple[Account, str, str] | None:
+    def _session(self, request: HTTPConnection) -> tuple[Account, str, str] | None:
         token = request.cookies.get(sessions.COOKIE)
         found = sessions.lookup(self.cloud.store, token)
         if found is None:
@@ -363,4 +364,8 @@ def routes(cloud: Cloud) -> list[BaseRoute]:
         ("/console/api/clb/{lb_id}/counters", console.counters, None),
         ("/console/api/events", console.events, None),
     ]
-    return [Route(path, _with_page_headers(handler), methods=methods) for path, handler, methods in table]
+    terminal = Terminal(cloud, lambda conn: (found[0] if (found := console._session(conn)) else None), _page)
+    table.append(("/console/instances/{instance_id}/terminal", terminal.window, ["GET"]))
+    pages: list[BaseRoute] = [Route(path, _with_page_headers(handler), methods=methods)
+                              for path, handler, methods in table]
+    return [*pages, WebSocketRoute("/console/instances/{instance_id}/terminal/ws", terminal.socket)]

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from minicvm.domain.firewall import IngressPolicy
 from minicvm.domain.keys import fingerprint
@@ -80,6 +80,13 @@ class StoppedChanges:
             config["authorized_keys"] = list(self.authorized_keys)
             config["key_fingerprints"] = [fingerprint(k) for k in self.authorized_keys]
         return config
+
+
+class ConsoleStream(Protocol):
+    """A terminal attached to a guest's console: keystrokes in, screen output out."""
+
+    async def receive(self) -> str | None: ...  # None: the terminal closed
+    async def send(self, text: str) -> None: ...
 
 
 class GuestError(Exception):
@@ -217,6 +224,11 @@ class Driver(abc.ABC):
         """Run a shell script in the guest as `username`; after `timeout` seconds it is killed and the
         result says timed_out. Raises GuestError when the agent is offline, AgentGone when it goes away."""
         raise GuestError(f"the {self.name} driver's guests have no command agent")
+
+    async def attach_console(self, instance_id: str, terminal: ConsoleStream) -> None:
+        """Connect a terminal to the guest's console until either side goes (raises GuestError when the
+        guest is not running or the driver has no console to offer)."""
+        raise GuestError(f"the {self.name} driver offers no console terminal")
 
     @abc.abstractmethod
     async def destroy(self, instance_id: str) -> None:

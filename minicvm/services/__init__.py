@@ -15,6 +15,7 @@ def load() -> None:
         launch,
         security_groups,
         stopped_changes,
+        vnc,
     )
     from minicvm.services.sts import assume, identity  # noqa: F401
     from minicvm.services.tag import actions  # noqa: F401

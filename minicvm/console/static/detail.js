@@ -54,7 +54,13 @@ export function detailView(instanceId) {
     root.querySelector("[data-role=crumb-name]").textContent = name;
     const heading = root.querySelector("h1");
     clear(heading, name, " ", stateBadge(inst.InstanceState));
-    clear(root.querySelector("[data-role=head-actions]"), actionBar(inst, { keyPrefix: "detail", onChanged: refresh }));
+    // "Log in": the instance's console in a window of its own, while its OS is up.
+    const login = inst.InstanceState === "RUNNING"
+      ? h("a", { class: "button", href: `/console/instances/${encodeURIComponent(inst.InstanceId)}/terminal`,
+        target: "_blank", rel: "noopener", "data-key": "detail:login" }, "Log in")
+      : null;
+    clear(root.querySelector("[data-role=head-actions]"), login,
+      actionBar(inst, { keyPrefix: "detail", onChanged: refresh }));
     clear(root.querySelector("[data-role=head-id]"), mono(inst.InstanceId), " · ", inst.Placement.Zone, " · ",
       `${inst.InstanceType} (${inst.CPU} vCPU, ${inst.Memory} GiB)`);
     const op = inst.LatestOperation;

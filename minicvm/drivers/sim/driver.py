@@ -14,6 +14,7 @@ from minicvm.drivers.base import (
     AgentGone,
     Capabilities,
     CommandResult,
+    ConsoleStream,
     DiskSpec,
     Driver,
     GuestError,
@@ -23,7 +24,7 @@ from minicvm.drivers.base import (
     StopMode,
     StoppedChanges,
 )
-from minicvm.drivers.sim import shell
+from minicvm.drivers.sim import serial, shell
 from minicvm.drivers.sim.guest import Guest
 
 
@@ -181,6 +182,21 @@ class SimDriver(Driver):
         result = run.result()
         guest.after_shell(result.after)
         return CommandResult("".join(output).encode(), result.exit_code)
+
+    async def attach_console(self, instance_id: str, terminal: ConsoleStream) -> None:
+        guest = self._running(instance_id)
+        if guest is None:
+            raise GuestError(f"{instance_id} is not running")
+        served = asyncio.ensure_future(serial.session(guest, terminal))
+        off = asyncio.ensure_future(guest.off.wait())
+        try:
+            await asyncio.wait({served, off}, return_when=asyncio.FIRST_COMPLETED)
+            went_off = off.done() and not served.done()
+        finally:
+            served.cancel()
+            off.cancel()
+        if went_off:
+            await terminal.send("\r\n[the guest powered off]\r\n")
 
     async def destroy(self, instance_id: str) -> None:
         guest = self.guests.pop(instance_id, None)

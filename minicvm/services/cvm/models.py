@@ -250,3 +250,7 @@ class DescribeInstancesOperationLimit(Req):
 class InstancesSecurityGroups(Req):
     SecurityGroupIds: list[str]
     InstanceIds: list[str]
+
+
+class DescribeInstanceVncUrl(Req):
+    InstanceId: str
