@@ -52,6 +52,7 @@ MAY_BE_EMPTY = frozenset({
     "LoadBalancer.SnatIps",  # no target groups, SCF targets, exclusive clusters, zones or SNAT IPs
     "InstanceTypeQuotaItem.LocalDiskTypeList",  # no local-disk instance types
     "Vpc.AssistantCidrSet", "Vpc.Ipv6CidrBlockSet", "Vpc.TagSet", "Subnet.TagSet",  # VPCs carry no tags here
+    "Command.DefaultParameterConfs", "Command.Scenes",  # TAT without custom parameters or scenes
 })
 
 
