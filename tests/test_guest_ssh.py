@@ -172,3 +172,21 @@ def test_interactive_session_and_reboot_from_inside(api: Api, tmp_path: Path) ->
 def _boot_id_changed(api: Api, instance_id: str, boot_id: str) -> dict | None:
     seen = httpx.get(f"http://{api.instance(instance_id)['GuestAddress']}/").json()
     return seen if seen["BootId"] != boot_id else None
+
+
+def test_binding_keys_turns_password_login_off_and_a_reset_back_on(api: Api, tmp_path: Path) -> None:
+    key_id, key_file = _private_key(api, tmp_path, "bind")
+    (instance_id,) = api.run(1, LoginSettings={"Password": PASSWORD})
+    ssh = Ssh(tmp_path, _host(api, instance_id))
+    assert ssh.with_password(PASSWORD, "true").returncode == 0
+    _stop(api, [instance_id])
+    api.cvm("AssociateInstancesKeyPairs", InstanceIds=[instance_id], KeyIds=[key_id])
+    api.wait_operation(instance_id)
+    _start(api, [instance_id])
+    assert ssh.with_password(PASSWORD, "true").returncode == 255
+    assert ssh.with_key(key_file, "true").returncode == 0
+    _stop(api, [instance_id])
+    api.cvm("ResetInstancesPassword", InstanceIds=[instance_id], Password=NEW_PASSWORD)
+    api.wait_operation(instance_id)
+    _start(api, [instance_id])
+    assert ssh.with_password(NEW_PASSWORD, "true").returncode == 0

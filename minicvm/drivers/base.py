@@ -66,6 +66,8 @@ class StoppedChanges:
     password_changed_at: str | None = None
     login_user: str | None = None
     authorized_keys: tuple[str, ...] | None = None  # public keys; () = none
+    # Binding key pairs turns password login off, a password reset turns it back on (None: unchanged).
+    password_login: bool | None = None
     disk_sizes: dict[str, int] = field(default_factory=dict)  # disk id → new GiB
 
     def guest_config(self) -> dict[str, object]:
@@ -76,6 +78,8 @@ class StoppedChanges:
             config["password_changed_at"] = self.password_changed_at
         if self.login_user is not None:
             config["login_user"] = self.login_user
+        if self.password_login is not None:
+            config["password_login"] = self.password_login
         if self.authorized_keys is not None:
             config["authorized_keys"] = list(self.authorized_keys)
             config["key_fingerprints"] = [fingerprint(k) for k in self.authorized_keys]

@@ -31,7 +31,8 @@ async def write_first_login(store: Store, driver: Driver, instance_id: str) -> N
         changes = StoppedChanges(
             password_hash=inst.password_hash,
             password_changed_at=inst.password_changed_at.isoformat() if inst.password_changed_at else None,
-            login_user=inst.login_user, authorized_keys=_public_keys(conn, list(inst.key_ids or [])))
+            login_user=inst.login_user, authorized_keys=_public_keys(conn, list(inst.key_ids or [])),
+            password_login=bool(inst.password_hash))
         spec = build_spec(conn, inst)
     if await driver.power_state(instance_id) is PowerState.RUNNING:
         return  # a launch repeated by recovery: the guest booted with them already
@@ -54,12 +55,12 @@ async def apply_changes(store: Store, driver: Driver, op: Any, change: Change) -
                 values = {"password_hash": password_hash, "password_changed_at": op.created_time,
                           "login_user": login_user}
                 guest = StoppedChanges(password_hash=password_hash, password_changed_at=changed_at,
-                                       login_user=login_user)
+                                       login_user=login_user, password_login=True)
             case BindKeys(key_ids=key_ids):
                 # Binding keys replaces the ones bound before and disables password login.
                 new = list(dict.fromkeys(key_ids))
                 values = {"key_ids": new, "password_hash": None}
-                guest = StoppedChanges(authorized_keys=_public_keys(conn, new))
+                guest = StoppedChanges(authorized_keys=_public_keys(conn, new), password_login=False)
             case UnbindKeys(key_ids=key_ids):
                 new = [k for k in inst.key_ids if k not in key_ids]
                 values = {"key_ids": new}

@@ -11,6 +11,7 @@ from typing import Any
 from minicvm.domain.passwords import check_password
 from minicvm.drivers.base import ConsoleStream
 from minicvm.drivers.sim import shell
+from minicvm.drivers.sim.login import password_hash
 
 MAX_LINE = 4096
 MAX_FAILED_LOGINS = 5
@@ -62,7 +63,7 @@ async def session(guest: Any, stream: ConsoleStream) -> None:
     lines = _Lines(stream)
     config = guest.config
     login_user = config.get("login_user") or "root"
-    password_hash = config.get("password_hash")
+    accepted = password_hash(config)
     await stream.send(_crlf(f"\n{shell.BANNER}\n"))
     failures = 0
     while True:
@@ -76,8 +77,8 @@ async def session(guest: Any, stream: ConsoleStream) -> None:
         password = await lines.read(echo=False)
         if password is None:
             return
-        ok = (user == login_user and password_hash is not None
-              and await asyncio.to_thread(check_password, password, password_hash))
+        ok = (user == login_user and accepted is not None
+              and await asyncio.to_thread(check_password, password, accepted))
         if ok:
             break
         failures += 1

@@ -20,6 +20,7 @@ import asyncssh
 
 from minicvm.domain.passwords import check_password
 from minicvm.drivers.sim import shell
+from minicvm.drivers.sim.login import password_hash
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class LoginSettings:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.user: str = config.get("login_user") or "root"
-        self.password_hash: str | None = config.get("password_hash")
+        self.password_hash: str | None = password_hash(config)
         self.public_keys: list[bytes] = []
         for line in config.get("authorized_keys") or []:
             try:
