@@ -284,3 +284,22 @@ def test_trust_policy_and_sts_permission_decide_who_may_assume(api: Api) -> None
         == "InvalidParameter.PrincipalQcsError"
     api.call("cam", "DeleteRole", RoleName=name)
     assert api.error("cam", "GetRole", RoleName=name).code == "InvalidParameter.RoleNotExist"
+
+
+def test_group_policies_apply_to_members(api: Api) -> None:
+    sub, user = _sub_user(api)
+    group_id = api.call("cam", "CreateGroup", GroupName=_unique("ops"))["GroupId"]
+    api.call("cam", "AttachGroupPolicy", PolicyId=4, AttachGroupId=group_id)  # QcloudCVMReadOnlyAccess
+    assert sub.error("cvm", "DescribeInstances").code == "UnauthorizedOperation"
+    api.call("cam", "AddUserToGroup", Info=[{"GroupId": group_id, "Uin": user["Uin"]}])
+    sub.cvm("DescribeInstances")
+    group = api.call("cam", "GetGroup", GroupId=group_id)
+    assert [u["Name"] for u in group["UserInfo"]] == [user["Name"]] and group["GroupNum"] == 1
+    attached = api.call("cam", "ListAttachedGroupPolicies", TargetGroupId=group_id)["List"]
+    assert [p["PolicyName"] for p in attached] == ["QcloudCVMReadOnlyAccess"]
+    api.call("cam", "RemoveUserFromGroup", Info=[{"GroupId": group_id, "Uid": user["Uid"]}])
+    assert sub.error("cvm", "DescribeInstances").code == "UnauthorizedOperation"
+    assert api.error("cam", "AddUserToGroup", Info=[{"GroupId": group_id, "Uin": 1}]).code \
+        == "ResourceNotFound.UserNotExist"
+    api.call("cam", "DeleteGroup", GroupId=group_id)
+    assert api.error("cam", "GetGroup", GroupId=group_id).code == "ResourceNotFound.GroupNotExist"

@@ -53,6 +53,7 @@ MAY_BE_EMPTY = frozenset({
     "InstanceTypeQuotaItem.LocalDiskTypeList",  # no local-disk instance types
     "Vpc.AssistantCidrSet", "Vpc.Ipv6CidrBlockSet", "Vpc.TagSet", "Subnet.TagSet",  # VPCs carry no tags here
     "Command.DefaultParameterConfs", "Command.Scenes",  # TAT without custom parameters or scenes
+    "GetPolicyResponse.Tags", "RoleInfo.Tags",  # CAM policies and roles carry no tags here
 })
 
 
@@ -143,7 +144,12 @@ def _build(api: Api) -> dict[str, str]:
                      ForwardLoadBalancers=[{"LoadBalancerId": lb, "ListenerId": http, "LocationId": loc,
                                             "TargetAttributes": [{"Port": 80, "Weight": 10}]}])
     ids["group"] = group["AutoScalingGroupId"]
-    api.call("cam", "AddUser", Name="fields", Remark="fields")
+    cam_user = api.call("cam", "AddUser", Name="fields", Remark="fields")
+    trust = ('{"version":"2.0","statement":[{"effect":"allow","action":"sts:AssumeRole",'
+             '"principal":{"qcs":["qcs::cam::uin/1:root"]}}]}')
+    api.call("cam", "CreateRole", RoleName="fields", PolicyDocument=trust)
+    ids["cam_group"] = str(api.call("cam", "CreateGroup", GroupName="fields")["GroupId"])
+    api.call("cam", "AddUserToGroup", Info=[{"GroupId": int(ids["cam_group"]), "Uin": cam_user["Uin"]}])
     ids["policy"] = str(api.call("cam", "CreatePolicy", PolicyName="fields", PolicyDocument=_DOCUMENT)["PolicyId"])
     api.wait(lambda: api.call("as", "DescribeAutoScalingInstances",
                               Filters=[{"Name": "auto-scaling-group-id", "Values": [ids["group"]]}])["TotalCount"] == 1,
@@ -207,6 +213,8 @@ def _calls(w: World, service: str, action: str) -> list[dict[str, Any]]:
         ("tat", "DescribeAutomationAgentStatus"): [{"InstanceIds": instance_ids}],
         ("cam", "GetUser"): [{"Name": "fields"}],
         ("cam", "GetPolicy"): [{"PolicyId": 1}, {"PolicyId": int(i["policy"])}],
+        ("cam", "GetRole"): [{"RoleName": "fields"}],
+        ("cam", "GetGroup"): [{"GroupId": int(i["cam_group"])}],
     }
     return recipes.get((service, action), [{}])
 

@@ -3,6 +3,7 @@
 
 def load() -> None:
     from minicvm.services.autoscaling import groups, launch_configs, members  # noqa: F401
+    from minicvm.services.cam import groups as cam_groups  # noqa: F401
     from minicvm.services.cam import policies, roles, users  # noqa: F401
     from minicvm.services.cbs import handlers as cbs_handlers  # noqa: F401
     from minicvm.services.clb import listeners, loadbalancers, targets  # noqa: F401

@@ -18,7 +18,13 @@ from minicvm.principals import Principal, PrincipalKind
 from minicvm.services.permissions import DECLARATIONS, Declaration, Kind, actions_by_namespace
 from minicvm.services.tag import resources as taggables
 from minicvm.store.db import Store
-from minicvm.store.tables import cam_policies, cam_role_policies, cam_user_policies
+from minicvm.store.tables import (
+    cam_group_members,
+    cam_group_policies,
+    cam_policies,
+    cam_role_policies,
+    cam_user_policies,
+)
 
 KNOWN_ACTIONS = actions_by_namespace()
 # Tencent answers a CAM denial of these products with the product's own code, of the others (Tag, CAM) with
@@ -56,13 +62,21 @@ def _compiled_rows(account: Account, rows: Iterable[tuple[int, int | None, str |
 def attached_policies(store: Store, account: Account, principal: Principal) -> list[policy.Policy]:
     """The policies of a sub-user, or of the role a session assumed; each compiled the first time its version
     is seen."""
+    ids: sa.Subquery
     if principal.kind is PrincipalKind.ASSUMED_ROLE:
-        link, owner = cam_role_policies, cam_role_policies.c.role_id == principal.role_id
-    else:
-        link, owner = cam_user_policies, cam_user_policies.c.user_uin == principal.uin
-    query = (sa.select(link.c.policy_id, cam_policies.c.version, cam_policies.c.document)
-             .select_from(link.outerjoin(cam_policies, cam_policies.c.policy_id == link.c.policy_id))
-             .where(owner, link.c.account_id == account.id))
+        ids = (sa.select(cam_role_policies.c.policy_id)
+               .where(cam_role_policies.c.role_id == principal.role_id, cam_role_policies.c.account_id == account.id)
+               .subquery())
+    else:  # the user's own policies and those of its groups
+        own = sa.select(cam_user_policies.c.policy_id).where(cam_user_policies.c.user_uin == principal.uin,
+                                                             cam_user_policies.c.account_id == account.id)
+        grouped = (sa.select(cam_group_policies.c.policy_id)
+                   .join(cam_group_members, cam_group_members.c.group_id == cam_group_policies.c.group_id)
+                   .where(cam_group_members.c.user_uin == principal.uin,
+                          cam_group_policies.c.account_id == account.id))
+        ids = sa.union(own, grouped).subquery()
+    query = (sa.select(ids.c.policy_id, cam_policies.c.version, cam_policies.c.document)
+             .select_from(ids.outerjoin(cam_policies, cam_policies.c.policy_id == ids.c.policy_id)))
     with store.read() as conn:
         rows = conn.execute(query).all()
     return _compiled_rows(account, rows)

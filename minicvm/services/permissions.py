@@ -192,7 +192,9 @@ _CAM: dict[str, Declaration] = {name: op("cam") for name in (
     "AddUser", "GetUser", "ListUsers", "DeleteUser", "CreateAccessKey", "ListAccessKeys", "UpdateAccessKey",
     "DeleteAccessKey", "CreatePolicy", "GetPolicy", "ListPolicies", "UpdatePolicy", "DeletePolicy",
     "AttachUserPolicy", "DetachUserPolicy", "ListAttachedUserPolicies", "CreateRole", "GetRole", "DeleteRole",
-    "AttachRolePolicy", "DetachRolePolicy", "ListAttachedRolePolicies")}
+    "AttachRolePolicy", "DetachRolePolicy", "ListAttachedRolePolicies", "CreateGroup", "GetGroup", "DeleteGroup",
+    "ListGroups", "AddUserToGroup", "RemoveUserFromGroup", "AttachGroupPolicy", "DetachGroupPolicy",
+    "ListAttachedGroupPolicies")}
 
 DECLARATIONS: dict[tuple[str, str], Declaration] = {
     (service, action): declaration

@@ -23,7 +23,7 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 # Account and sub-user UINs (CAM) are 12-digit numbers, beyond 32 bits; the store keeps them as text, so these
 # parameters may take any unsigned 64-bit value.
-UIN_FIELDS = frozenset({"TargetUin", "AttachUin", "DetachUin"})
+UIN_FIELDS = frozenset({"TargetUin", "AttachUin", "DetachUin", "Uin"})
 UIN_MAX = 2**64 - 1
 
 # Tencent's parameters nest a few levels at most (Filters.0.Values.1); deeper input is refused before

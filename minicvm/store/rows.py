@@ -57,6 +57,28 @@ class CamAccessKey(NamedTuple):
     created_time: datetime
 
 
+class CamGroup(NamedTuple):
+    group_id: int
+    account_id: int
+    name: str
+    remark: str
+    created_time: datetime
+
+
+class CamGroupMember(NamedTuple):
+    group_id: int
+    user_uin: str
+    account_id: int
+    joined_time: datetime
+
+
+class CamGroupPolicy(NamedTuple):
+    group_id: int
+    policy_id: int
+    account_id: int
+    attached_time: datetime
+
+
 class CamPolicy(NamedTuple):
     policy_id: int
     account_id: int
@@ -372,6 +394,9 @@ class SecurityGroup(NamedTuple):
 ROW_OF: dict[sa.Table, type[Any]] = {
     tables.addresses: Address,
     tables.cam_access_keys: CamAccessKey,
+    tables.cam_group_members: CamGroupMember,
+    tables.cam_group_policies: CamGroupPolicy,
+    tables.cam_groups: CamGroup,
     tables.cam_policies: CamPolicy,
     tables.cam_role_policies: CamRolePolicy,
     tables.cam_roles: CamRole,

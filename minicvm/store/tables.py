@@ -520,3 +520,33 @@ sts_credentials = sa.Table(
     sa.Column("session_policy", sa.Text, nullable=False, default=""),  # the inline `Policy`, "" for none
     sa.Column("expires_time", UtcDateTime, nullable=False),
 )
+
+# CAM user groups: members get the policies attached to the group as well as their own.
+cam_groups = sa.Table(
+    "cam_groups",
+    metadata,
+    sa.Column("group_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("remark", sa.Text, nullable=False, default=""),
+    sa.Column("created_time", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "name", name="uq_cam_groups_account_name"),
+)
+
+cam_group_members = sa.Table(
+    "cam_group_members",
+    metadata,
+    sa.Column("group_id", sa.BigInteger, primary_key=True),
+    sa.Column("user_uin", sa.String(32), primary_key=True, index=True),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("joined_time", UtcDateTime, nullable=False),
+)
+
+cam_group_policies = sa.Table(
+    "cam_group_policies",
+    metadata,
+    sa.Column("group_id", sa.BigInteger, primary_key=True),
+    sa.Column("policy_id", sa.BigInteger, primary_key=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("attached_time", UtcDateTime, nullable=False),
+)

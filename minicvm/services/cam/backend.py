@@ -11,9 +11,12 @@ import sqlalchemy as sa
 
 from minicvm.errors import ApiError
 from minicvm.services.context import Context
-from minicvm.store.rows import CamAccessKey, CamPolicy, CamRole, CamUser, fetch, fetch_first
+from minicvm.store.rows import CamAccessKey, CamGroup, CamPolicy, CamRole, CamUser, fetch, fetch_first
 from minicvm.store.tables import (
     cam_access_keys,
+    cam_group_members,
+    cam_group_policies,
+    cam_groups,
     cam_policies,
     cam_role_policies,
     cam_roles,
@@ -27,6 +30,7 @@ MAX_KEYS = 2  # per user (and per root account), as Tencent allows
 FIRST_SUB_UIN = 100030000000
 FIRST_UID = 10000000
 FIRST_POLICY_ID = 200000000
+FIRST_GROUP_ID = 100000
 FIRST_ROLE_ID = 4611686018427397900  # role ids are 19-digit numbers
 _ALNUM = string.ascii_letters + string.digits
 
@@ -88,6 +92,7 @@ class CamBackend:
                                f"The sub-user {name!r} still has API keys; delete them first or pass Force=1.")
             conn.execute(cam_access_keys.delete().where(cam_access_keys.c.user_uin == user.uin))
             conn.execute(cam_user_policies.delete().where(cam_user_policies.c.user_uin == user.uin))
+            conn.execute(cam_group_members.delete().where(cam_group_members.c.user_uin == user.uin))
             conn.execute(cam_users.delete().where(cam_users.c.seq == user.seq))
 
     # ---- access keys ----
@@ -174,6 +179,8 @@ class CamBackend:
                                                           cam_user_policies.c.policy_id.in_(policy_ids)))
             conn.execute(cam_role_policies.delete().where(cam_role_policies.c.account_id == self.account.id,
                                                           cam_role_policies.c.policy_id.in_(policy_ids)))
+            conn.execute(cam_group_policies.delete().where(cam_group_policies.c.account_id == self.account.id,
+                                                           cam_group_policies.c.policy_id.in_(policy_ids)))
             conn.execute(cam_policies.delete().where(cam_policies.c.account_id == self.account.id,
                                                      cam_policies.c.policy_id.in_(policy_ids)))
 
@@ -266,3 +273,77 @@ class CamBackend:
                 role_id=role.role_id, session_name=session_name, caller_uin=caller_uin,
                 session_policy=session_policy, expires_time=expires))
         return secret_id, secret_key, token
+
+    # ---- groups ----
+
+    def create_group(self, name: str, remark: str) -> int:
+        with self.store.write() as conn:
+            if conn.execute(sa.select(cam_groups.c.group_id).where(cam_groups.c.account_id == self.account.id,
+                                                                   cam_groups.c.name == name)).first():
+                raise ApiError("InvalidParameter.GroupNameInUse", f"A group named {name!r} already exists.")
+            group_id = (conn.execute(sa.select(sa.func.max(cam_groups.c.group_id))).scalar() or FIRST_GROUP_ID) + 1
+            conn.execute(cam_groups.insert().values(group_id=group_id, account_id=self.account.id, name=name,
+                                                    remark=remark, created_time=now()))
+        return group_id
+
+    def group(self, group_id: int) -> CamGroup:
+        with self.store.read() as conn:
+            found = fetch_first(conn, CamGroup, sa.select(cam_groups).where(
+                cam_groups.c.account_id == self.account.id, cam_groups.c.group_id == group_id))
+        if found is None:
+            raise ApiError("ResourceNotFound.GroupNotExist", f"The user group {group_id} does not exist.")
+        return found
+
+    def groups(self) -> list[CamGroup]:
+        with self.store.read() as conn:
+            return fetch(conn, CamGroup, sa.select(cam_groups).where(cam_groups.c.account_id == self.account.id)
+                         .order_by(cam_groups.c.group_id))
+
+    def delete_group(self, group_id: int) -> None:
+        self.group(group_id)
+        with self.store.write() as conn:
+            conn.execute(cam_group_members.delete().where(cam_group_members.c.group_id == group_id))
+            conn.execute(cam_group_policies.delete().where(cam_group_policies.c.group_id == group_id))
+            conn.execute(cam_groups.delete().where(cam_groups.c.group_id == group_id))
+
+    def members(self, group_id: int) -> list[CamUser]:
+        with self.store.read() as conn:
+            return fetch(conn, CamUser, sa.select(cam_users).join(
+                cam_group_members, cam_group_members.c.user_uin == cam_users.c.uin)
+                .where(cam_group_members.c.group_id == group_id).order_by(cam_users.c.seq))
+
+    def set_members(self, pairs: list[tuple[int, str]], joined: bool) -> None:
+        """Adds (or removes) every (group, user) pair in one transaction: all or nothing."""
+        with self.store.write() as conn:
+            for group_id, uin in pairs:
+                where = (cam_group_members.c.group_id == group_id, cam_group_members.c.user_uin == uin)
+                present = conn.execute(sa.select(cam_group_members.c.group_id).where(*where)).first()
+                if joined and present is None:
+                    conn.execute(cam_group_members.insert().values(group_id=group_id, user_uin=uin,
+                                                                   account_id=self.account.id, joined_time=now()))
+                elif not joined and present is not None:
+                    conn.execute(cam_group_members.delete().where(*where))
+
+    def user_by_uid(self, uid: int) -> CamUser | None:
+        with self.store.read() as conn:
+            return fetch_first(conn, CamUser, sa.select(cam_users).where(
+                cam_users.c.account_id == self.account.id, cam_users.c.uid == uid))
+
+    def attach_group(self, group_id: int, policy_id: int) -> None:
+        with self.store.write() as conn:
+            exists = conn.execute(sa.select(cam_group_policies.c.policy_id).where(
+                cam_group_policies.c.group_id == group_id, cam_group_policies.c.policy_id == policy_id)).first()
+            if exists is None:
+                conn.execute(cam_group_policies.insert().values(group_id=group_id, policy_id=policy_id,
+                                                                account_id=self.account.id, attached_time=now()))
+
+    def detach_group(self, group_id: int, policy_id: int) -> None:
+        with self.store.write() as conn:
+            conn.execute(cam_group_policies.delete().where(cam_group_policies.c.group_id == group_id,
+                                                           cam_group_policies.c.policy_id == policy_id))
+
+    def group_attached(self, group_id: int) -> list[tuple[int, object]]:
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(cam_group_policies.c.policy_id, cam_group_policies.c.attached_time).where(
+                cam_group_policies.c.group_id == group_id).order_by(cam_group_policies.c.attached_time)).all()
+        return [(r.policy_id, r.attached_time) for r in rows]

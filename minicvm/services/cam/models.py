@@ -136,3 +136,45 @@ class ListAttachedRolePolicies(Req):
     RoleName: str | None = None
     PolicyType: str | None = None
     Keyword: str | None = None
+
+
+class CreateGroup(Req):
+    GroupName: str
+    Remark: str | None = None
+
+
+class GroupRef(Req):
+    GroupId: int
+
+
+class ListGroups(Req):
+    Page: int | None = None
+    Rp: int | None = None
+    Keyword: str | None = None
+
+
+class GroupIdOfUidInfo(Req):
+    GroupId: int
+    Uid: int | None = None
+    Uin: int | None = None
+
+
+class GroupMembers(Req):
+    Info: list[GroupIdOfUidInfo]
+
+
+class AttachGroupPolicy(Req):
+    PolicyId: int
+    AttachGroupId: int
+
+
+class DetachGroupPolicy(Req):
+    PolicyId: int
+    DetachGroupId: int
+
+
+class ListAttachedGroupPolicies(Req):
+    TargetGroupId: int
+    Page: int | None = None
+    Rp: int | None = None
+    Keyword: str | None = None

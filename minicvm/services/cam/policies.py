@@ -63,13 +63,14 @@ async def get_policy(ctx: Context, req: m.GetPolicy) -> dict[str, Any]:
     if preset is not None:
         return {"PolicyName": preset.name, "Description": preset.description, "Type": PRESET,
                 "AddTime": "2019-01-16 00:00:00", "UpdateTime": "2019-01-16 00:00:00",
-                "PolicyDocument": preset.document, "PresetAlias": preset.name, "IsServiceLinkedRolePolicy": 0}
+                "PolicyDocument": preset.document, "PresetAlias": preset.name, "IsServiceLinkedRolePolicy": 0,
+                "Tags": []}
     row = CamBackend(ctx).policy(req.PolicyId)
     if row is None:
         raise _not_found(req.PolicyId)
     return {"PolicyName": row.name, "Description": row.description, "Type": CUSTOM,
             "AddTime": cam_time(row.created_time), "UpdateTime": cam_time(row.updated_time),
-            "PolicyDocument": row.document, "PresetAlias": None, "IsServiceLinkedRolePolicy": 0}
+            "PolicyDocument": row.document, "PresetAlias": None, "IsServiceLinkedRolePolicy": 0, "Tags": []}
 
 
 @CAM.action("ListPolicies", m.ListPolicies)
