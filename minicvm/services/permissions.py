@@ -87,6 +87,7 @@ _CVM: dict[str, Declaration] = {
     "DisassociateInstancesKeyPairs": on("cvm", (INS, "InstanceIds"), (K, "KeyIds")),
     "ResizeInstanceDisks": on("cvm", (INS, "InstanceId")),
     "InquiryPriceResizeInstanceDisks": on("cvm", (INS, "InstanceId")),
+    "DescribeInstanceVncUrl": on("cvm", (INS, "InstanceId")),
     **{name: on("cvm", (INS, "InstanceIds")) for name in (
         "StartInstances", "StopInstances", "RebootInstances", "TerminateInstances", "ResetInstancesType",
         "ResetInstancesPassword", "ModifyInstancesAttribute", "InquiryPriceResetInstancesType",
