@@ -263,3 +263,15 @@ def test_a_load_balancer_counts_as_its_vip(sapi: Api) -> None:
     assert not answers(sapi.instance(instance_id)["GuestAddress"])  # the host is still the internet
     lb.delete()
     sapi.cvm("TerminateInstances", InstanceIds=[instance_id])
+
+
+def test_a_tcp_health_check_sees_the_reset(sapi: Api) -> None:
+    rule = {"Protocol": "TCP", "Port": "80", "CidrBlock": "0.0.0.0/0", "Action": "ACCEPT"}
+    web = group(sapi, "tcp-backends", [rule])
+    (instance_id,) = sapi.run(1, SecurityGroupIds=[web])
+    lb = Balancer(sapi, [instance_id], protocol="TCP", check={**FAST_CHECK, "CheckType": "TCP"})
+    lb.wait_health({instance_id: "Alive"})
+    vpc(sapi, "DeleteSecurityGroupPolicies", SecurityGroupId=web, SecurityGroupPolicySet={"Ingress": [rule]})
+    lb.wait_health({instance_id: "Dead"})
+    lb.delete()
+    sapi.cvm("TerminateInstances", InstanceIds=[instance_id])

@@ -28,7 +28,7 @@ async def probe(health: HealthCheckConfig, host: str, port: int, default_domain:
             reader, writer = await asyncio.open_connection(host, port, local_addr=source_address(source, host))
             try:
                 if health.check_type.upper() != "HTTP":
-                    return True
+                    return await _stays_open(reader, health.timeout)
                 domain = health.http_domain or default_domain or f"{host}:{port}"
                 request = (f"{health.http_method} {health.http_path} HTTP/1.1\r\nHost: {domain}\r\n"
                            "User-Agent: minicvm-clb-healthcheck\r\nConnection: close\r\n\r\n")
@@ -42,6 +42,19 @@ async def probe(health: HealthCheckConfig, host: str, port: int, default_domain:
                 writer.close()
     except (OSError, TimeoutError, ValueError, UnicodeError):
         return False
+
+
+# A port that accepts and at once resets (a guest whose security groups refuse the checker) is not up: a
+# SYN-based check would have seen the reset. This long with neither reset nor close counts as open.
+TCP_SETTLE_SECONDS = 0.05
+
+
+async def _stays_open(reader: asyncio.StreamReader, timeout: float) -> bool:
+    try:
+        data = await asyncio.wait_for(reader.read(1), min(TCP_SETTLE_SECONDS, timeout / 4))
+    except TimeoutError:
+        return True
+    return bool(data)  # a reset raises (OSError): refused as well
 
 
 def default_domain(domain: str) -> str | None:

@@ -109,6 +109,12 @@ class _Region:
         peers.update(v for v in self.vips() if ipaddress.IPv4Address(v) in net)
         return Sources(peers=frozenset(peers))
 
+    def narrow(self) -> bool:
+        """Whether some rule speaks of particular sources (a group, or a CIDR narrower than everything),
+        so that policies depend on who is where."""
+        return any(r.get("SecurityGroupId") or (r.get("CidrBlock") and r["CidrBlock"] != str(ANY_IPV4))
+                   for ingress in self.groups.values() for r in ingress)
+
     def policy(self, bound: Iterable[str]) -> IngressPolicy:
         bound = list(bound)
         if not bound:
@@ -151,21 +157,22 @@ class Firewall:
             self.driver.set_ingress(instance_id, policy)
 
     def members_changed(self, account_id: int, region: str) -> None:
-        """Instances joined or left groups: the other instances' policies change only where some rule
-        speaks of particular sources (a group, or a CIDR narrower than everything)."""
-        g = security_groups.c
+        """Instances joined or left groups (or a load balancer came): the other instances' policies
+        change only where some rule speaks of particular sources."""
         with self.store.read() as conn:
-            rules = conn.execute(sa.select(g.ingress).where(g.account_id == account_id, g.region == region)).scalars()
-            narrow = any(r.get("SecurityGroupId") or (r.get("CidrBlock") and r["CidrBlock"] != str(ANY_IPV4))
-                         for ingress in rules for r in ingress)
+            narrow = _Region(conn, account_id, region).narrow()
         if narrow:
             self.push(account_id)
 
     async def before_boot(self, inst: Any) -> None:
         """A guest about to boot gets its policy; one that becomes a source other rules speak of is known
-        to them by the time it can connect anywhere."""
-        self.push(inst.account_id, [inst.id])
-        self.members_changed(inst.account_id, inst.region)
+        to them by the time it can connect anywhere. One read when no rule is narrow (the common case)."""
+        with self.store.read() as conn:
+            region = _Region(conn, inst.account_id, inst.region)
+            policy, narrow = region.policy(inst.security_group_ids or ()), region.narrow()
+        self.driver.set_ingress(inst.id, policy)
+        if narrow:
+            self.push(inst.account_id)
 
     def sync_all(self) -> None:
         """At start-up: every instance's policy, before any guest boots."""
