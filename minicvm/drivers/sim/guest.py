@@ -221,6 +221,10 @@ class Guest:
         except ImportError:
             _warn_once("guests boot without SSH: asyncssh is not installed (pip install -e . again)")
             return
+        if not ssh.GuestSSH.has_room():
+            _warn_once("some guests boot without SSH: SSH listeners are limited to a quarter of the descriptor limit "
+                       "(raise `ulimit -n` for more)")
+            return
         server = ssh.GuestSSH(self.system_root, self.config, self, self.after_shell,
                               admit=lambda peer: self.admits(peer, Protocol.TCP, ssh.SSH_SERVICE_PORT))
         try:

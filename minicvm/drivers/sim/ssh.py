@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import socket
 import struct
 from collections.abc import Callable
@@ -101,6 +102,14 @@ class _Server(asyncssh.SSHServer):
 SSH_SERVICE_PORT = 22
 
 
+def _listener_budget() -> int:
+    """How many guests may hold an SSH listener at once: a quarter of the descriptor limit. Every running
+    guest already holds one for its HTTP service, and connections need theirs, so at 10,000 guests under
+    a 20,000 limit the later guests boot without SSH instead of not booting at all."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft // 4 if soft != resource.RLIM_INFINITY else 1 << 30
+
+
 class GuestSSH:
     """One guest's SSH service: listening while the guest is up, gone (connections cut) when it is off.
 
@@ -122,6 +131,12 @@ class GuestSSH:
         if not _host_key_path(system_root).exists():
             self._key = make_host_key(system_root)  # the first boot
         self._login: LoginSettings | None = None
+
+    listening = 0  # SSH listeners open across every guest of this server
+
+    @classmethod
+    def has_room(cls) -> bool:
+        return cls.listening < _listener_budget()
 
     @property
     def login(self) -> LoginSettings:
@@ -148,6 +163,7 @@ class GuestSSH:
             sock.close()
             raise
         self.sock, self.port = sock, port
+        GuestSSH.listening += 1
 
     def _accept(self) -> None:
         if self.sock is None:
@@ -182,6 +198,7 @@ class GuestSSH:
             asyncio.get_running_loop().remove_reader(self.sock.fileno())
             self.sock.close()
             self.sock = None
+            GuestSSH.listening -= 1
         for conn in list(self.connections):
             conn.abort()
         self.connections.clear()
