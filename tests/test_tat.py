@@ -76,8 +76,14 @@ def test_run_command_output_exit_code_and_agent(api: Api, server: ServerProcess)
                                                        Content=b64("sleep 30"), Timeout=1)).InvocationId)
     assert slow.TaskStatus == "TIMEOUT"
 
+    running = client.RunCommand(request(models.RunCommandRequest, InstanceIds=[instance_id], Content=b64("sleep 30")))
+    api.wait(lambda: client.DescribeInvocations(request(models.DescribeInvocationsRequest,
+                                                        InvocationIds=[running.InvocationId]))
+             .InvocationSet[0].InvocationStatus == "RUNNING")
     api.cvm("StopInstances", InstanceIds=[instance_id], StopType="HARD")
     api.wait_state([instance_id], "STOPPED")
+    cut = wait_task(client, running.InvocationId)
+    assert cut.TaskStatus == "TASK_TIMEOUT" and "went off" in cut.ErrorInfo  # the agent went with the OS
     assert agent(client, instance_id) == "Offline"
     with pytest.raises(TencentCloudSDKException) as refused:
         client.RunCommand(request(models.RunCommandRequest, InstanceIds=[instance_id], Content=b64("hostname")))
