@@ -20,6 +20,17 @@ import pytest
 
 from minicvm.domain import lifecycle as lc
 from tests.support.autoscaling import Group
+from tests.support.browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    WAIT_MS,
+    WIDE,
+    missing,
+    new_context,
+    sign_in,
+)
 from tests.support.clb import FAST_CHECK, Balancer
 from tests.support.client import ZONE, Api, other_account
 from tests.support.server import SECRET_ID, SECRET_KEY, ServerProcess
@@ -29,29 +40,16 @@ try:
 except ImportError:  # reported by the `playwright` fixture: a failure on CI, a skip elsewhere
     expect = sync_playwright = None
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts" / "console"
 DOCS_SHOT = ROOT / "docs" / "console-instances.png"
-WAIT_MS = 30_000  # generous: a slow machine is slow, not broken
-WIDE = {"width": 1280, "height": 800}
 NARROW = {"width": 800, "height": 900}
-
-
-def _missing(why: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{why}; CI must run the browser tests (make test installs it)", pytrace=False)
-    pytest.skip(why)
 
 
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Any]:
     if sync_playwright is None:
-        _missing("the playwright package is not installed")
+        missing("the playwright package is not installed")
     if not CHROMIUM.exists():
-        _missing(f"Debian's chromium is not installed at {CHROMIUM}")
+        missing(f"Debian's chromium is not installed at {CHROMIUM}")
     expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as p:
         yield p
@@ -78,21 +76,6 @@ def browser(playwright: Any, console_server: ServerProcess) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def capi(console_server: ServerProcess) -> Api:
     return Api(console_server.endpoint, SECRET_ID, SECRET_KEY)
-
-
-def new_context(browser: Any, server: ServerProcess, **options: Any) -> Any:
-    context = browser.new_context(base_url=server.url, viewport=options.pop("viewport", WIDE), **options)
-    context.set_default_timeout(WAIT_MS)
-    return context
-
-
-def sign_in(page: Any, secret_id: str = SECRET_ID, secret_key: str = SECRET_KEY) -> None:
-    page.goto("/console/login")
-    page.fill("#secret-id", secret_id)
-    page.fill("#secret-key", secret_key)
-    page.click("#key-form button[type=submit]")
-    expect(page).to_have_url(re.compile(r"/console/#/instances$"))
-    expect(page.locator("#live")).to_have_attribute("data-live", "on")
 
 
 @pytest.fixture(scope="module")

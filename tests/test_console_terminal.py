@@ -16,9 +16,9 @@ from urllib.parse import unquote
 import pytest
 import websockets
 
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, WAIT_MS, missing, new_context, sign_in
 from tests.support.client import Api
 from tests.support.server import SECRET_ID, SECRET_KEY, ServerProcess
-from tests.test_console import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, WAIT_MS, _missing, new_context, sign_in
 
 try:
     from playwright.sync_api import expect, sync_playwright
@@ -60,9 +60,9 @@ def test_vnc_url_and_socket_guard(term_server: ServerProcess) -> None:
 
 def test_login_window_shows_a_shell(term_server: ServerProcess) -> None:
     if sync_playwright is None:
-        _missing("the playwright package is not installed")
+        missing("the playwright package is not installed")
     if not CHROMIUM.exists():
-        _missing(f"Debian's chromium is not installed at {CHROMIUM}")
+        missing(f"Debian's chromium is not installed at {CHROMIUM}")
     api = Api(term_server.endpoint, SECRET_ID, SECRET_KEY)
     (instance_id,) = api.run(1, LoginSettings={"Password": PASSWORD})
     host_name = api.instance(instance_id)["HostName"]
