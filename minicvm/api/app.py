@@ -42,22 +42,23 @@ class ApiEndpoint:
     def __init__(self, cloud: Platform) -> None:
         self.cloud = cloud
         self._accounts: dict[str, Account] = {}
+        self._cam_keys: dict[str, tuple[Any, principals.KeyHolder | None]] = {}
         self.listings = ListingCache()
 
     def _caller(self, secret_id: str, token: str | None) -> tuple[Account, Principal | None, str]:
         """The account, the principal (None for the account's own root key) and the key to verify with. Root
-        keys are remembered; CAM keys and STS credentials are read every time, so that disabling or deleting
-        one, or its expiry, takes effect on the next request."""
+        keys are remembered; CAM keys only while the store is unchanged and STS credentials not at all, so
+        that disabling or deleting one, or its expiry, takes effect on the next request."""
         account = self._accounts.get(secret_id)
         if account is not None:
             return account, None, account.secret_key
-        account = accounts.by_secret_id(self.cloud.store, secret_id)
+        holder = self._cam_key(secret_id)
+        if holder is not None and holder.active:
+            return holder.account, holder.principal, holder.secret_key
+        account = None if holder is not None else accounts.by_secret_id(self.cloud.store, secret_id)
         if account is not None:
             self._accounts[secret_id] = account
             return account, None, account.secret_key
-        holder = principals.by_access_key(self.cloud.store, secret_id)
-        if holder is not None and holder.active:
-            return holder.account, holder.principal, holder.secret_key
         temporary = None if holder is not None else principals.by_temporary_key(self.cloud.store, secret_id)
         if temporary is None:
             raise ApiError("AuthFailure.SecretIdNotFound",
@@ -69,6 +70,20 @@ class ApiEndpoint:
             raise ApiError("AuthFailure.TokenFailure",
                            f"The temporary credential expired at {temporary.expires.isoformat()}.")
         return temporary.account, temporary.principal, temporary.secret_key
+
+    def _cam_key(self, secret_id: str) -> principals.KeyHolder | None:
+        """A CAM key's holder, remembered while the store is unchanged (any write, a disabled key's included,
+        reads it again); not remembered where the store cannot tell (PostgreSQL)."""
+        generation = self.cloud.store.generation()
+        cached = self._cam_keys.get(secret_id)
+        if cached is not None and generation is not None and cached[0] == generation:
+            return cached[1]
+        holder = principals.by_access_key(self.cloud.store, secret_id)
+        if generation is not None:
+            if len(self._cam_keys) >= 1024:
+                self._cam_keys.clear()
+            self._cam_keys[secret_id] = (generation, holder)
+        return holder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A bare ASGI app: the server hands it every request for `/` directly, without a router or

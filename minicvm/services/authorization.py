@@ -59,9 +59,26 @@ def _compiled_rows(account: Account, rows: Iterable[tuple[int, int | None, str |
     return found
 
 
+_attached: dict[tuple[int, str, str], tuple[Any, list[policy.Policy]]] = {}
+
+
 def attached_policies(store: Store, account: Account, principal: Principal) -> list[policy.Policy]:
     """The policies of a sub-user, or of the role a session assumed; each compiled the first time its version
-    is seen."""
+    is seen. Remembered per principal while the store is unchanged (where the store can tell)."""
+    key = (account.id, principal.kind.value, principal.role_id or principal.uin)
+    generation = store.generation()
+    cached = _attached.get(key)
+    if cached is not None and generation is not None and cached[0] == generation:
+        return cached[1]
+    found = _load_attached(store, account, principal)
+    if generation is not None:
+        if len(_attached) >= 1024:
+            _attached.clear()
+        _attached[key] = (generation, found)
+    return found
+
+
+def _load_attached(store: Store, account: Account, principal: Principal) -> list[policy.Policy]:
     ids: sa.Subquery
     if principal.kind is PrincipalKind.ASSUMED_ROLE:
         ids = (sa.select(cam_role_policies.c.policy_id)
