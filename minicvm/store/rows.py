@@ -391,6 +391,56 @@ class SecurityGroup(NamedTuple):
     updated_time: datetime
 
 
+class TatCommand(NamedTuple):
+    id: str
+    account_id: int
+    region: str
+    name: str
+    description: str
+    content: str  # base64, as on the wire
+    command_type: str
+    working_directory: str
+    timeout: int
+    username: str
+    tags: list[dict[str, str]]
+    created_time: datetime
+    updated_time: datetime
+
+
+class TatInvocation(NamedTuple):
+    id: str
+    account_id: int
+    region: str
+    command_id: str
+    command_name: str
+    description: str
+    status: str
+    content: str
+    command_type: str
+    working_directory: str
+    timeout: int
+    username: str
+    created_time: datetime
+    updated_time: datetime
+    end_time: datetime | None
+
+
+class TatTask(NamedTuple):
+    id: str
+    invocation_id: str
+    account_id: int
+    instance_id: str
+    status: str
+    exit_code: int | None
+    output: str  # base64 of at most the kept output
+    dropped: int
+    error_info: str
+    created_time: datetime
+    updated_time: datetime
+    exec_start_time: datetime | None
+    exec_end_time: datetime | None
+
+
 ROW_OF: dict[sa.Table, type[Any]] = {
     tables.addresses: Address,
     tables.cam_access_keys: CamAccessKey,
@@ -420,6 +470,9 @@ ROW_OF: dict[sa.Table, type[Any]] = {
     tables.security_groups: SecurityGroup,
     tables.sts_credentials: StsCredential,
     tables.subnets: Subnet,
+    tables.tat_commands: TatCommand,
+    tables.tat_invocations: TatInvocation,
+    tables.tat_tasks: TatTask,
     tables.vpcs: Vpc,
 }
 
