@@ -697,6 +697,10 @@ def test_every_row_action_is_visible_without_horizontal_scroll(contexts: Any, si
     ids = capi.run(2, InstanceName=f"fit-{width}-frontend-web-server", InstanceType="S5.2XLARGE16", **public)
     tab = contexts(storage_state=signed_in, viewport={"width": width, "height": 800}).new_page()
     show_instances(tab, f"fit-{width}", 2)
+    # A row is drawn anew when its instance changes state; measure the settled rows, not ones being replaced.
+    capi.wait_state(ids, "RUNNING")
+    for iid in ids:
+        expect(state_of(tab, iid)).to_have_attribute("data-state", "RUNNING")
     overflow = tab.evaluate("""() => {
         const wrap = document.querySelector('.table-wrap');
         return [document.documentElement.scrollWidth - document.documentElement.clientWidth,
@@ -707,6 +711,7 @@ def test_every_row_action_is_visible_without_horizontal_scroll(contexts: Any, si
     for iid in ids:
         for name in ("Start", "Shutdown", "Restart", "More"):
             button = row(tab, iid).get_by_role("button", name=name, exact=True)
+            expect(button).to_be_visible()
             box = button.bounding_box()
             assert box is not None, (width, iid, name)
             assert box["x"] >= 0 and box["x"] + box["width"] <= width, (width, iid, name, box)
