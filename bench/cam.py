@@ -35,7 +35,8 @@ from api_servers import REGION, SECRET_ID, SECRET_KEY, ZONE, Conn, Minicvm, cpu_
 
 VERSIONS = {"cvm": "2017-03-12", "cam": "2019-01-16"}
 COUNT = 100
-DESCRIBES = 200
+DESCRIBES = 1000  # one /proc tick is 10 ms: 0.01 ms per request at this count
+PAIRS = 3
 DECOYS = 19
 
 
@@ -110,11 +111,12 @@ def describe_cpu_ms(server: Minicvm, signer: Signer, conn: Conn) -> float:
 
 def pair_cpu_ms(server: Minicvm, signer: Signer, root: Signer, conn: Conn, ids: list[str]) -> float:
     before = cpu_seconds(server.pid)
-    signer.call(conn, "cvm", "StopInstances", InstanceIds=ids, StopType="SOFT")
-    wait(root, conn, ids, "STOPPED")
-    signer.call(conn, "cvm", "StartInstances", InstanceIds=ids)
-    wait(root, conn, ids, "RUNNING")
-    return (cpu_seconds(server.pid) - before) * 1000
+    for _ in range(PAIRS):
+        signer.call(conn, "cvm", "StopInstances", InstanceIds=ids, StopType="SOFT")
+        wait(root, conn, ids, "STOPPED")
+        signer.call(conn, "cvm", "StartInstances", InstanceIds=ids)
+        wait(root, conn, ids, "RUNNING")
+    return (cpu_seconds(server.pid) - before) * 1000 / PAIRS
 
 
 def main(argv: list[str] | None = None) -> int:

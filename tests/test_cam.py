@@ -303,3 +303,34 @@ def test_group_policies_apply_to_members(api: Api) -> None:
         == "ResourceNotFound.UserNotExist"
     api.call("cam", "DeleteGroup", GroupId=group_id)
     assert api.error("cam", "GetGroup", GroupId=group_id).code == "ResourceNotFound.GroupNotExist"
+
+
+def test_audit_trail_names_who_stopped_an_instance_and_who_was_refused(api: Api) -> None:
+    sub, user = _sub_user(api, DEV_ONLY)
+    dev = _tagged(api, "dev")[0]
+    prod = _tagged(api, "prod")[0]
+    started = int(time.time()) - 5
+    sub.cvm("StopInstances", InstanceIds=[dev])
+    sub.error("cvm", "StopInstances", InstanceIds=[prod])
+    api.wait_state([dev], "STOPPED")
+    window = {"StartTime": started, "EndTime": int(time.time()) + 5}
+
+    stopped = api.call("cloudaudit", "LookUpEvents", **window,
+                       LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": dev}])["Events"]
+    assert [(e["EventName"], e["Username"], e["ErrorCode"]) for e in stopped] == [
+        ("StopInstances", user["Name"], 0)]
+    detail = json.loads(stopped[0]["CloudAuditEvent"])
+    assert detail["userIdentity"]["principalId"] == str(user["Uin"]) and detail["userIdentity"]["type"] == "CAMUser"
+
+    refused = api.call("cloudaudit", "LookUpEvents", **window,
+                       LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": prod}])["Events"]
+    assert [(e["EventName"], e["Username"]) for e in refused] == [("StopInstances", user["Name"])]
+    assert "UnauthorizedOperation" in json.loads(refused[0]["CloudAuditEvent"])["errorMessage"]
+
+    by_root = api.call("cloudaudit", "LookUpEvents", **window, MaxResults=50,
+                       LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "root"},
+                                         {"AttributeKey": "EventName", "AttributeValue": "RunInstances"}])["Events"]
+    assert len(by_root) >= 2 and {(e["Username"], e["EventName"]) for e in by_root} == {("root", "RunInstances")}
+    assert api.error("cloudaudit", "LookUpEvents", **window,
+                     LookupAttributes=[{"AttributeKey": "Nope", "AttributeValue": "x"}]).code \
+        == "InvalidParameterValue.AttributeKey"

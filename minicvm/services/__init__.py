@@ -7,6 +7,7 @@ def load() -> None:
     from minicvm.services.cam import policies, roles, users  # noqa: F401
     from minicvm.services.cbs import handlers as cbs_handlers  # noqa: F401
     from minicvm.services.clb import listeners, loadbalancers, targets  # noqa: F401
+    from minicvm.services.cloudaudit import events  # noqa: F401
     from minicvm.services.cvm import (  # noqa: F401
         catalog,
         inquiries,

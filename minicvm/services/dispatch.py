@@ -12,6 +12,7 @@ from minicvm.domain.catalog import REGIONS
 from minicvm.errors import ApiError
 from minicvm.principals import Principal, PrincipalKind
 from minicvm.services.authorization import authorize
+from minicvm.services.cloudaudit import trail
 from minicvm.services.context import Context, Platform
 from minicvm.services.registry import SERVICES, Service
 from minicvm.services.validation import validate
@@ -75,8 +76,13 @@ async def invoke(cloud: Platform, account: Account, region: str, request_id: str
     check_region(SERVICES[service_name], action_name, region)
     request_model = validate(action.model, data, strict=strict)
     if principal is not None and principal.kind is not PrincipalKind.ROOT:
-        authorize(cloud.store, account, principal, region, request_id, service_name, action_name, request_model,
-                  source_ip)
+        try:
+            authorize(cloud.store, account, principal, region, request_id, service_name, action_name,
+                      request_model, source_ip)
+        except ApiError as exc:
+            trail.record(cloud.store, account, principal, region, request_id, service_name, action_name,
+                         request_model, source_ip, exc.code)
+            raise
     key = generation = None
     if cache is not None and (service_name, action_name) in CACHEABLE:
         generation = cloud.store.generation()
@@ -85,6 +91,17 @@ async def invoke(cloud: Platform, account: Account, region: str, request_id: str
             hit = cache.get(key, generation)
             if hit is not None:
                 return hit
+    if trail.is_write(action_name):
+        try:
+            result = await action.handler(Context(cloud, account, region, request_id, language, principal),
+                                          request_model)
+        except ApiError as exc:
+            trail.record(cloud.store, account, principal, region, request_id, service_name, action_name,
+                         request_model, source_ip, exc.code)
+            raise
+        trail.record(cloud.store, account, principal, region, request_id, service_name, action_name,
+                     request_model, source_ip, "")
+        return result
     result = await action.handler(Context(cloud, account, region, request_id, language, principal), request_model)
     if key is not None:
         cache.put(key, generation, result)  # type: ignore[union-attr]

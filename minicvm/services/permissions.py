@@ -197,10 +197,13 @@ _CAM: dict[str, Declaration] = {name: op("cam") for name in (
     "ListGroups", "AddUserToGroup", "RemoveUserFromGroup", "AttachGroupPolicy", "DetachGroupPolicy",
     "ListAttachedGroupPolicies")}
 
+_CLOUDAUDIT: dict[str, Declaration] = {"LookUpEvents": op("cloudaudit")}
+
 DECLARATIONS: dict[tuple[str, str], Declaration] = {
     (service, action): declaration
     for service, table in (("cvm", _CVM), ("cbs", _CBS), ("vpc", _VPC), ("clb", _CLB), ("as", _AS), ("tag", _TAG),
-                           ("tat", _TAT), ("sts", _STS), ("cam", _CAM))
+                           ("tat", _TAT), ("sts", _STS), ("cam", _CAM),
+                           ("cloudaudit", _CLOUDAUDIT))
     for action, declaration in table.items()
 }
 

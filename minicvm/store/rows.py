@@ -47,6 +47,24 @@ class CamUser(NamedTuple):
     created_time: datetime
 
 
+class AuditEvent(NamedTuple):
+    seq: int
+    account_id: int
+    event_time: datetime
+    service: str
+    action: str
+    region: str
+    principal_kind: str
+    principal_uin: str
+    role_id: str
+    session_name: str
+    source_ip: str
+    resource_type: str
+    resource_names: list[str]
+    error_code: str
+    request_id: str
+
+
 class CamAccessKey(NamedTuple):
     secret_id: str
     secret_key: str
@@ -443,6 +461,7 @@ class TatTask(NamedTuple):
 
 ROW_OF: dict[sa.Table, type[Any]] = {
     tables.addresses: Address,
+    tables.audit_events: AuditEvent,
     tables.cam_access_keys: CamAccessKey,
     tables.cam_group_members: CamGroupMember,
     tables.cam_group_policies: CamGroupPolicy,

@@ -550,3 +550,24 @@ cam_group_policies = sa.Table(
     sa.Column("account_id", sa.Integer, nullable=False, index=True),
     sa.Column("attached_time", UtcDateTime, nullable=False),
 )
+
+# The audit trail: every state-changing action and every CAM denial, with who made it and from where.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("event_time", UtcDateTime, nullable=False),
+    sa.Column("service", sa.String(32), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("principal_kind", sa.String(16), nullable=False),
+    sa.Column("principal_uin", sa.String(32), nullable=False),
+    sa.Column("role_id", sa.String(32), nullable=False),
+    sa.Column("session_name", sa.String(128), nullable=False),
+    sa.Column("source_ip", sa.String(64), nullable=False),
+    sa.Column("resource_type", sa.String(32), nullable=False),
+    sa.Column("resource_names", sa.JSON, nullable=False),  # the ids the request named
+    sa.Column("error_code", sa.String(128), nullable=False),  # "" when it succeeded
+    sa.Column("request_id", sa.String(64), nullable=False),
+)

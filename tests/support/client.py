@@ -21,7 +21,7 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 
 VERSIONS = {"cvm": "2017-03-12", "cbs": "2017-03-12", "vpc": "2017-03-12", "clb": "2018-03-17", "as": "2018-04-19",
             "sts": "2018-08-13", "tag": "2018-08-13", "tat": "2020-10-28",
-            "cam": "2019-01-16"}
+            "cam": "2019-01-16", "cloudaudit": "2019-03-19"}
 IMAGE = "img-eb30mz89"
 ZONE = "ap-guangzhou-3"
 
