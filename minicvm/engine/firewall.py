@@ -33,6 +33,7 @@ from minicvm.domain.firewall import (
 )
 from minicvm.drivers.base import Driver
 from minicvm.store.db import Store
+from minicvm.store.statements import REGION_GROUP_INGRESS
 from minicvm.store.tables import instances, load_balancers, security_groups
 from minicvm.timefmt import beijing, now
 
@@ -74,9 +75,8 @@ class _Region:
 
     def __init__(self, conn: sa.Connection, account_id: int, region: str) -> None:
         self.conn, self.account_id, self.region = conn, account_id, region
-        g = security_groups.c
-        self.groups = {r.id: r.ingress for r in conn.execute(
-            sa.select(g.id, g.ingress).where(g.account_id == account_id, g.region == region))}
+        # Prepared: this runs before every boot, where building a Core statement would cost more than the read.
+        self.groups = {r.id: r.ingress for r in REGION_GROUP_INGRESS.all(conn, account_id=account_id, region=region)}
         self._members: list[_Member] | None = None
         self._vips: list[str] | None = None
 

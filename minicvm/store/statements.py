@@ -12,7 +12,15 @@ import sqlalchemy as sa
 from minicvm.domain.states import OperationState
 from minicvm.store import rows
 from minicvm.store.prepared import Prepared, each
-from minicvm.store.tables import disks, instances, lb_targets, load_balancers, operations, scaling_groups
+from minicvm.store.tables import (
+    disks,
+    instances,
+    lb_targets,
+    load_balancers,
+    operations,
+    scaling_groups,
+    security_groups,
+)
 
 _i, _op = instances.c, operations.c
 
@@ -30,6 +38,11 @@ class GuestDisk(NamedTuple):
     id: str
     size: int
     usage: str
+
+
+class GroupIngress(NamedTuple):
+    id: str
+    ingress: list[dict[str, Any]]
 
 
 class BalancerTags(NamedTuple):
@@ -98,3 +111,8 @@ BALANCERS_OF = Prepared(lambda: sa.select(load_balancers.c.id, load_balancers.c.
 
 # Every scaling group, read after every instance event.
 ALL_GROUPS = Prepared(lambda: sa.select(scaling_groups).order_by(scaling_groups.c.seq), row=rows.ScalingGroup)
+
+# Security groups: every boot compiles the guest's ingress policy from its region's groups.
+REGION_GROUP_INGRESS = Prepared(lambda: sa.select(security_groups.c.id, security_groups.c.ingress).where(
+    security_groups.c.account_id == sa.bindparam("account_id"), security_groups.c.region == sa.bindparam("region")),
+    row=GroupIngress)
