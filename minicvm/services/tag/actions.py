@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -98,20 +98,22 @@ def _one(conn: sa.Connection, ctx: Context, value: str) -> res.Tagged:
 
 # ---- binding ----
 
-@TAG.action("TagResources", m.TagResources)
-async def tag_resources(ctx: Context, req: m.TagResources) -> dict[str, Any]:
-    rules.check_resource_count(req.ResourceList)
-    wanted = rules.check_pairs([(t.TagKey, t.TagValue) for t in req.Tags])
-    targets = _parse_all(ctx, req.ResourceList)
+def _retag_each(ctx: Context, resources: list[str], retag: Callable[[dict[str, str]], dict[str, str] | None]
+                ) -> dict[str, Any]:
+    """The batch actions: each named resource gets `retag(its tags)` (None: leave it as it is); one that does
+    not exist or may not take the new tags is reported in FailedResources, and the others still change."""
+    targets = _parse_all(ctx, resources)
     failed: list[dict[str, str]] = []
     with ctx.cloud.store.write() as conn:
         found = _existing(conn, ctx, targets, for_update=True)
-        for value, name in zip(req.ResourceList, targets, strict=True):
+        for value, name in zip(resources, targets, strict=True):
             tagged = found.get(name)
             if tagged is None:
                 failed.append(_failed(value, _not_found(value)))
                 continue
-            tags = {**tagged.tags, **wanted}
+            tags = retag(tagged.tags)
+            if tags is None:
+                continue
             try:
                 rules.check_attached_count(value, len(tags))
                 res.save(conn, ctx.account.id, tagged, tags)
@@ -120,22 +122,19 @@ async def tag_resources(ctx: Context, req: m.TagResources) -> dict[str, Any]:
     return {"FailedResources": failed}
 
 
+@TAG.action("TagResources", m.TagResources)
+async def tag_resources(ctx: Context, req: m.TagResources) -> dict[str, Any]:
+    rules.check_resource_count(req.ResourceList)
+    wanted = rules.check_pairs([(t.TagKey, t.TagValue) for t in req.Tags])
+    return _retag_each(ctx, req.ResourceList, lambda tags: {**tags, **wanted})
+
+
 @TAG.action("UnTagResources", m.UnTagResources)
 async def untag_resources(ctx: Context, req: m.UnTagResources) -> dict[str, Any]:
     rules.check_resource_count(req.ResourceList)
     keys = rules.check_keys(req.TagKeys)
-    targets = _parse_all(ctx, req.ResourceList)
-    failed: list[dict[str, str]] = []
-    with ctx.cloud.store.write() as conn:
-        found = _existing(conn, ctx, targets, for_update=True)
-        for value, name in zip(req.ResourceList, targets, strict=True):
-            tagged = found.get(name)
-            if tagged is None:
-                failed.append(_failed(value, _not_found(value)))
-                continue
-            if any(k in tagged.tags for k in keys):
-                res.save(conn, ctx.account.id, tagged, {k: v for k, v in tagged.tags.items() if k not in keys})
-    return {"FailedResources": failed}
+    return _retag_each(ctx, req.ResourceList, lambda tags: {k: v for k, v in tags.items() if k not in keys}
+                       if any(k in tags for k in keys) else None)
 
 
 @TAG.action("AddResourceTag", m.AddResourceTag)
