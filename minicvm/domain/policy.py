@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from minicvm.errors import ApiError
 
@@ -291,26 +292,8 @@ def parse(document: str, owner_uin: str, known_actions: Mapping[str, frozenset[s
     """A policy document as CreatePolicy takes it; any flaw is refused with the code Tencent gives it."""
     if len(document.encode()) > MAX_DOCUMENT_BYTES:
         raise _invalid("PolicyDocumentLengthOverLimit", f"it is longer than {MAX_DOCUMENT_BYTES} bytes")
-    try:
-        doc = json.loads(document)
-    except ValueError:
-        raise _invalid("PolicyDocumentError", "it is not JSON") from None
-    if not isinstance(doc, dict):
-        raise _invalid("PolicyDocumentError", "it must be a JSON object")
-    unknown = set(doc) - {"version", "statement"}
-    if unknown:
-        raise _invalid("PolicyDocumentError", f"unknown element(s) {sorted(unknown)} (element names are lower-case)")
-    if doc.get("version") != "2.0":
-        raise _invalid("VersionError", "`version` must be \"2.0\"")
-    raw_statements = doc.get("statement")
-    if isinstance(raw_statements, dict):
-        raw_statements = [raw_statements]
-    if not isinstance(raw_statements, list) or not raw_statements:
-        raise _invalid("StatementError", "`statement` must be a non-empty list of statements")
     statements = []
-    for raw in raw_statements:
-        if not isinstance(raw, dict) or set(raw) - STATEMENT_KEYS:
-            raise _invalid("StatementError", f"a statement may hold only {sorted(STATEMENT_KEYS)}")
+    for raw in _raw_statements(document, only_known_elements=True):
         effect = raw.get("effect")
         if effect not in ("allow", "deny"):
             raise _invalid("EffectError", "`effect` must be `allow` or `deny`")
@@ -367,25 +350,38 @@ class TrustPolicy:
         return any(s.effect is Effect.ALLOW for s in matching) and not any(s.effect is Effect.DENY for s in matching)
 
 
-_PRINCIPAL = re.compile(r"^qcs::cam::uin/\d+:(?:root|uin/\d+)$")
 
-
-def parse_trust(document: str, known_actions: Mapping[str, frozenset[str]]) -> TrustPolicy:
+def _raw_statements(document: str, *, only_known_elements: bool) -> list[dict[str, Any]]:
+    """A policy document's statements as JSON objects holding only statement keys, or the error Tencent
+    gives for the first thing wrong with the document around them."""
     try:
         doc = json.loads(document)
     except ValueError:
         raise _invalid("PolicyDocumentError", "it is not JSON") from None
-    if not isinstance(doc, dict) or doc.get("version") != "2.0":
+    if not isinstance(doc, dict):
+        raise _invalid("PolicyDocumentError" if only_known_elements else "VersionError",
+                       "it must be a JSON object" if only_known_elements else "`version` must be \"2.0\"")
+    unknown = set(doc) - {"version", "statement"}
+    if only_known_elements and unknown:
+        raise _invalid("PolicyDocumentError", f"unknown element(s) {sorted(unknown)} (element names are lower-case)")
+    if doc.get("version") != "2.0":
         raise _invalid("VersionError", "`version` must be \"2.0\"")
     raw_statements = doc.get("statement")
     if isinstance(raw_statements, dict):
         raw_statements = [raw_statements]
     if not isinstance(raw_statements, list) or not raw_statements:
         raise _invalid("StatementError", "`statement` must be a non-empty list of statements")
-    statements = []
     for raw in raw_statements:
         if not isinstance(raw, dict) or set(raw) - STATEMENT_KEYS:
             raise _invalid("StatementError", f"a statement may hold only {sorted(STATEMENT_KEYS)}")
+    return raw_statements
+
+_PRINCIPAL = re.compile(r"^qcs::cam::uin/\d+:(?:root|uin/\d+)$")
+
+
+def parse_trust(document: str, known_actions: Mapping[str, frozenset[str]]) -> TrustPolicy:
+    statements = []
+    for raw in _raw_statements(document, only_known_elements=False):
         if raw.get("effect") not in ("allow", "deny"):
             raise _invalid("EffectError", "`effect` must be `allow` or `deny`")
         if "action" not in raw:
